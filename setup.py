@@ -1,0 +1,28 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="solo_ossl",
+    version="0.1.0",
+    description="Online self-supervised learning (SLCLRS, replay memory, RALS) in the style of solo-learn",
+    packages=find_packages(include=["solo_ossl", "solo_ossl.*"]),
+    package_data={"solo_ossl": ["configs/**/*.yaml", "data/embedded/*.npz"]},
+    include_package_data=True,
+    python_requires=">=3.10",
+    install_requires=[
+        "torch>=2.4",
+        "torchvision>=0.19",
+        "lightning>=2.4,<3",
+        "torchmetrics>=1.4",
+        "timm>=1.0",
+        "omegaconf>=2.3",
+        "pyyaml",
+        "kornia>=0.7",
+        "numpy",
+        "pillow",
+        "matplotlib",
+    ],
+    extras_require={
+        "dali": ["nvidia-dali-cuda120"],
+        "dev": ["pytest>=7", "ruff>=0.6"],
+    },
+)

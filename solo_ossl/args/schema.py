@@ -1,0 +1,171 @@
+"""The typed configuration schema. YAML files and ``++key=value`` overrides are merged onto it, so an unknown
+key or a value of the wrong type is rejected with the key's name."""
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+
+@dataclass
+class ViewAugmentConfig:
+    """solo-learn's augmentation recipe for one view (probabilities per image)."""
+
+    crop_min_scale: float = 0.08
+    crop_max_scale: float = 1.0
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.2
+    hue: float = 0.1
+    color_jitter_prob: float = 0.8
+    gray_scale_prob: float = 0.2
+    gaussian_prob: float = 0.0
+    solarization_prob: float = 0.0
+    horizontal_flip_prob: float = 0.5
+
+
+@dataclass
+class DataConfig:
+    # cifar10 | cifar100 (torchvision) | npz (arrays x_train/y_train/x_test/y_test) | embedded (shipped subset)
+    # | imagefolder (train/<class>/*, val/<class>/*) | synthetic (generated, for tests)
+    dataset: str = "cifar100"
+    data_dir: str = "datasets"
+    download: bool = False
+    num_workers: int = 2
+    crop_size: int = 32
+    # imagefolder: images are decoded, resized (shorter side) and center-cropped to load_size before
+    # batched augmentation crops them to crop_size.
+    load_size: int = 32
+    # Class-incremental split: classes permuted with class_order_seed (or given by class_order), cut into num_tasks.
+    num_tasks: int = 5
+    class_order_seed: int = 5
+    class_order: Optional[List[int]] = None
+    # Offline training on a subset of tasks (1-based), e.g. [1] for the task-1 checkpoint; null = all tasks.
+    tasks: Optional[List[int]] = None
+    # Keep at most this many training images per class (0 = all): CPU-scale experiments.
+    train_per_class: int = 0
+    synthetic_num_classes: int = 10
+    synthetic_per_class: int = 32
+    augmentations: List[ViewAugmentConfig] = field(
+        default_factory=lambda: [ViewAugmentConfig(), ViewAugmentConfig(solarization_prob=0.2)]
+    )
+
+
+@dataclass
+class BackboneConfig:
+    name: str = "resnet18"
+    # null: CIFAR stem for images of 64 px or less, ImageNet stem otherwise.
+    cifar: Optional[bool] = None
+    width: float = 1.0
+
+
+@dataclass
+class MethodConfig:
+    name: str = "barlow_twins"  # barlow_twins | simclr
+    proj_hidden_dim: int = 2048
+    proj_output_dim: int = 2048
+    temperature: float = 0.2  # simclr
+    lamb: float = 0.0051  # barlow_twins
+    scale_loss: float = 0.1  # barlow_twins
+    # Samples scored together by RALS: null = method default (simclr 1, barlow_twins 16).
+    group_size: Optional[int] = None
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "lars"  # lars | sgd
+    batch_size: int = 256
+    lr: float = 0.3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    eta: float = 0.02  # LARS trust coefficient
+    clip_lr: bool = True
+    exclude_bias_n_norm: bool = True
+    classifier_lr: float = 0.1
+
+
+@dataclass
+class SchedulerConfig:
+    name: str = "warmup_cosine"  # warmup_cosine | none
+    warmup_epochs: float = 10.0
+    warmup_start_factor: float = 0.01
+    min_lr: float = 0.0
+
+
+@dataclass
+class MemoryConfig:
+    capacity: int = 10000
+    policy: str = "reservoir"  # reservoir | random
+    # Memory samples per step = batches x stream batch size (paper: 1 without RALS, 2 with RALS).
+    batches: float = 1.0
+    # images: raw uint8 images; indices: dataset indices, decoded each step (large images).
+    store: str = "images"
+    seed: int = 0
+
+
+@dataclass
+class RalsConfig:
+    enabled: bool = False
+    k: int = 256  # samples trained on per step, out of stream + memory candidates
+
+
+@dataclass
+class OnlineConfig:
+    enabled: bool = False
+    steps_per_batch: int = 10
+    stream_batch_size: int = 128
+    skip_first_task: bool = True
+    max_lr: float = 0.05
+    pct_start: float = 0.5
+    div_factor: float = 10.0
+    final_div_factor: float = 1e4
+    base_momentum: float = 0.85
+    max_momentum: float = 0.95
+    checkpoint_every: int = 50  # stream batches
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    rals: RalsConfig = field(default_factory=RalsConfig)
+
+
+@dataclass
+class PretrainConfig:
+    name: str = "run"
+    seed: int = 5
+    method: MethodConfig = field(default_factory=MethodConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    online: OnlineConfig = field(default_factory=OnlineConfig)
+    max_epochs: int = 400
+    # auto: bf16-mixed on CPUs with native bf16 (avx512_bf16/amx) or CUDA with bf16, else 32.
+    precision: str = "auto"
+    channels_last: bool = True
+    accelerator: str = "auto"
+    output_dir: str = "trained_models"
+    pretrained_ckpt: str = ""  # initialize backbone/projector from this checkpoint
+    resume: str = ""  # continue an interrupted run from this checkpoint
+    checkpoint_every_epochs: int = 1
+    log_every_n_steps: int = 10
+    progress_bar: bool = True
+
+
+@dataclass
+class LinearConfig:
+    name: str = "linear"
+    seed: int = 5
+    pretrained_ckpt: str = ""  # solo_ossl checkpoint, or a bare backbone state dict
+    random_init: bool = False  # evaluate a randomly initialized backbone instead (a baseline)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    # features: extract frozen features once, train the linear layer on them (fast on CPU);
+    # augmented: solo-learn's standard protocol, random crops and flips every epoch through the frozen backbone.
+    mode: str = "features"
+    max_epochs: int = 100
+    batch_size: int = 256
+    lr: float = 0.1
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    precision: str = "auto"
+    channels_last: bool = True
+    accelerator: str = "auto"
+    output_dir: str = "trained_models"
+    output_json: str = ""  # default: <output_dir>/<name>/linear_results.json
+    progress_bar: bool = True

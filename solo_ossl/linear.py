@@ -1,0 +1,160 @@
+"""Linear evaluation of a frozen backbone: what ``main_linear.py`` runs.
+
+``features`` mode extracts features once (no augmentation) and trains the linear layer on them, which on a CPU is
+orders of magnitude faster; ``augmented`` mode is solo-learn's protocol (random crops and flips each epoch).
+"""
+
+import json
+import math
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from solo_ossl.data import EvalTransform, LinearTrainAugment, build_datasets
+from solo_ossl.data.datasets import ArrayDataset
+from solo_ossl.methods.base import build_backbone
+from solo_ossl.utils.checkpoint import backbone_state, checkpoint_backbone_config, load_into, read_checkpoint
+from solo_ossl.utils.errors import SoloOsslError
+from solo_ossl.utils.precision import resolve_precision
+
+
+def load_backbone(cfg: DictConfig) -> nn.Module:
+    """The frozen backbone to evaluate; its shape comes from the checkpoint when it records one."""
+    backbone_cfg = cfg.backbone
+    if cfg.random_init:
+        backbone = build_backbone(backbone_cfg, cfg.data.crop_size)
+    else:
+        if not cfg.pretrained_ckpt:
+            raise SoloOsslError("pass ++pretrained_ckpt=<checkpoint> (or ++random_init=true for a random baseline)")
+        checkpoint = read_checkpoint(cfg.pretrained_ckpt)
+        saved = checkpoint_backbone_config(checkpoint)
+        if saved is not None:
+            backbone_cfg = OmegaConf.merge(backbone_cfg, saved)
+        backbone = build_backbone(backbone_cfg, cfg.data.crop_size)
+        load_into(backbone, backbone_state(checkpoint, cfg.pretrained_ckpt), "backbone", cfg.pretrained_ckpt)
+    return backbone.requires_grad_(False).eval()
+
+
+@torch.no_grad()
+def extract_features(backbone: nn.Module, dataset, transform: nn.Module, batch_size: int, channels_last: bool, precision: str):
+    feats, labels = [], []
+    device = next(backbone.parameters()).device
+    workers = 0 if isinstance(dataset, ArrayDataset) else 2
+    for _, images, targets in DataLoader(dataset, batch_size=batch_size, num_workers=workers):
+        x = transform(images.to(device))
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
+            feats.append(backbone(x).float().cpu())
+        labels.append(targets)
+    return torch.cat(feats), torch.cat(labels)
+
+
+def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, float]:
+    out = {}
+    for k in (1, 5):
+        if k <= num_classes:
+            metric = torchmetrics.Accuracy("multiclass", num_classes=num_classes, top_k=k)
+            out[f"top{k}"] = 100 * metric(logits, labels).item()
+    return out
+
+
+def train_linear_on_features(train_x, train_y, num_classes: int, cfg: DictConfig) -> nn.Linear:
+    """SGD with momentum and a cosine schedule on fixed features."""
+    generator = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    head = nn.Linear(train_x.size(1), num_classes)
+    optimizer = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(train_x) / cfg.batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.max_epochs * steps_per_epoch)
+    loader = DataLoader(TensorDataset(train_x, train_y), batch_size=cfg.batch_size, shuffle=True, generator=generator)
+    for _ in range(cfg.max_epochs):
+        for x, y in loader:
+            loss = F.cross_entropy(head(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+    return head
+
+
+class LinearProbe(L.LightningModule):
+    """Frozen backbone (eval mode, BN statistics fixed) + trainable linear layer, augmented inputs."""
+
+    def __init__(self, backbone: nn.Module, num_classes: int, cfg: DictConfig, mean, std) -> None:
+        super().__init__()
+        self.backbone, self.cfg = backbone, cfg
+        self.classifier = nn.Linear(backbone.num_features, num_classes)
+        self.augment = LinearTrainAugment(cfg.data.crop_size, mean, std)
+        self.eval_transform = EvalTransform(cfg.data.crop_size, mean, std)
+
+    def _logits(self, x):
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            feats = self.backbone(x)
+        return self.classifier(feats.float())
+
+    def on_train_epoch_start(self) -> None:
+        self.backbone.eval()
+
+    def training_step(self, batch, batch_idx):
+        _, images, targets = batch
+        loss = F.cross_entropy(self._logits(self.augment(images)), targets)
+        self.log("train_loss", loss, prog_bar=True)
+        return loss
+
+    def configure_optimizers(self):
+        c = self.cfg
+        opt = torch.optim.SGD(self.classifier.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def run_linear(cfg: DictConfig) -> dict:
+    L.seed_everything(cfg.seed, verbose=False)
+    splits = build_datasets(cfg.data, cfg.seed)
+    backbone = load_backbone(cfg)
+    if cfg.channels_last:
+        backbone.to(memory_format=torch.channels_last)
+    precision = resolve_precision(cfg.precision)
+    eval_transform = EvalTransform(cfg.data.crop_size, splits.mean, splits.std)
+    test_x, test_y = extract_features(backbone, splits.test, eval_transform, 256, cfg.channels_last, precision)
+    if cfg.mode == "features":
+        train_x, train_y = extract_features(backbone, splits.train, eval_transform, 256, cfg.channels_last, precision)
+        head = train_linear_on_features(train_x, train_y, splits.num_classes, cfg)
+    elif cfg.mode == "augmented":
+        probe = LinearProbe(backbone, splits.num_classes, cfg, splits.mean, splits.std)
+        workers = 0 if isinstance(splits.train, ArrayDataset) else cfg.data.num_workers
+        loader = DataLoader(
+            splits.train, batch_size=cfg.batch_size, shuffle=True, num_workers=workers,
+            generator=torch.Generator().manual_seed(cfg.seed),
+        )
+        trainer = L.Trainer(
+            max_epochs=cfg.max_epochs, accelerator=cfg.accelerator, devices=1, precision=precision,
+            enable_progress_bar=cfg.progress_bar, enable_model_summary=False, enable_checkpointing=False, logger=False,
+        )
+        trainer.fit(probe, loader)
+        head = probe.classifier.cpu()
+    else:
+        raise SoloOsslError(f"unknown linear mode '{cfg.mode}' (choose features or augmented)")
+    with torch.no_grad():
+        results = topk_accuracy(head(test_x), test_y, splits.num_classes)
+    results.update(
+        checkpoint="random_init" if cfg.random_init else cfg.pretrained_ckpt,
+        mode=cfg.mode,
+        epochs=cfg.max_epochs,
+        dataset=cfg.data.dataset,
+        num_classes=splits.num_classes,
+        test_samples=len(test_y),
+    )
+    out = Path(cfg.output_json) if cfg.output_json else Path(cfg.output_dir) / cfg.name / "linear_results.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    return results

@@ -1,0 +1,4 @@
+from solo_ossl.losses.barlow import barlow_loss_func, barlow_loss_per_group
+from solo_ossl.losses.simclr import simclr_loss_func, simclr_loss_per_sample
+
+__all__ = ["barlow_loss_func", "barlow_loss_per_group", "simclr_loss_func", "simclr_loss_per_sample"]

@@ -1,0 +1,56 @@
+"""Barlow Twins' redundancy-reduction loss, for the batch and per group of samples."""
+
+import torch
+
+_EPS = 1e-5
+
+
+def _standardize(z: torch.Tensor) -> torch.Tensor:
+    """Standardize features over dim -2 as ``BatchNorm1d(affine=False)`` does in training mode."""
+    mean = z.mean(dim=-2, keepdim=True)
+    var = z.var(dim=-2, unbiased=False, keepdim=True)
+    return (z - mean) / torch.sqrt(var + _EPS)
+
+
+def _barlow_from_correlation(c: torch.Tensor, lamb: float, scale_loss: float) -> torch.Tensor:
+    """Loss of (a stack of) cross-correlation matrices ``[..., D, D]``."""
+    diag = torch.diagonal(c, dim1=-2, dim2=-1)
+    on_diag = (diag - 1).pow(2).sum(-1)
+    off_diag = c.pow(2).sum((-2, -1)) - diag.pow(2).sum(-1)
+    return scale_loss * (on_diag + lamb * off_diag)
+
+
+def barlow_loss_func(
+    z1: torch.Tensor, z2: torch.Tensor, lamb: float = 0.0051, scale_loss: float = 0.1
+) -> torch.Tensor:
+    """Barlow Twins loss of two views' projections ``[N, D]``."""
+    with torch.autocast(device_type=z1.device.type, enabled=False):
+        z1n, z2n = _standardize(z1.float()), _standardize(z2.float())
+        c = z1n.T @ z2n / z1.size(0)
+        return _barlow_from_correlation(c, lamb, scale_loss)
+
+
+def barlow_loss_per_group(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    group_size: int = 16,
+    lamb: float = 0.0051,
+    scale_loss: float = 0.1,
+) -> torch.Tensor:
+    """Barlow Twins loss of each consecutive group of ``group_size`` rows, shape ``[B // group_size]``.
+
+    Each group is standardized with its own statistics, as if it were a batch of its own.
+    """
+    batch, dim = z1.shape
+    if group_size < 2:
+        raise ValueError(f"group_size must be at least 2 (got {group_size}): a group's variance needs two samples")
+    if batch % group_size:
+        raise ValueError(
+            f"batch size {batch} is not divisible by group_size {group_size}: "
+            "Barlow Twins scores whole groups, choose sizes that divide evenly"
+        )
+    with torch.autocast(device_type=z1.device.type, enabled=False):
+        g1 = _standardize(z1.float().view(-1, group_size, dim))
+        g2 = _standardize(z2.float().view(-1, group_size, dim))
+        c = g1.transpose(1, 2) @ g2 / group_size
+        return _barlow_from_correlation(c, lamb, scale_loss)

@@ -1,0 +1,32 @@
+import torch
+from torch import nn
+
+from solo_ossl.losses import barlow_loss_func, barlow_loss_per_group
+from solo_ossl.methods.base import BaseMethod
+
+
+class BarlowTwins(BaseMethod):
+    """Barlow Twins (Zbontar et al., 2021); RALS scores groups of ``group_size`` samples (the paper's N_p)."""
+
+    name = "barlow_twins"
+    default_group_size = 16
+
+    def build_projector(self, features_dim: int, method_cfg) -> nn.Module:
+        hidden = method_cfg.proj_hidden_dim
+        return nn.Sequential(
+            nn.Linear(features_dim, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, method_cfg.proj_output_dim),
+        )
+
+    def ssl_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        m = self.cfg.method
+        return barlow_loss_func(z1, z2, lamb=m.lamb, scale_loss=m.scale_loss)
+
+    def per_sample_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        m = self.cfg.method
+        return barlow_loss_per_group(z1, z2, self.group_size, lamb=m.lamb, scale_loss=m.scale_loss)

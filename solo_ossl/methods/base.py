@@ -1,0 +1,187 @@
+"""``BaseMethod``: backbone, projector, online linear classifier on detached features, optimizers and the
+training step shared by every self-supervised method. Subclasses define the projector and the loss."""
+
+import math
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from omegaconf import DictConfig, OmegaConf
+from timm.optim import Lars
+from torch import nn
+
+from solo_ossl.backbones import BACKBONES
+from solo_ossl.data.augment import EvalTransform, MultiViewAugment
+from solo_ossl.utils.checkpoint import backbone_state, load_into, read_checkpoint
+from solo_ossl.utils.errors import SoloOsslError
+
+
+def build_backbone(backbone_cfg, crop_size: int) -> nn.Module:
+    if backbone_cfg.name not in BACKBONES:
+        raise SoloOsslError(f"unknown backbone.name '{backbone_cfg.name}' (available: {', '.join(BACKBONES)})")
+    cifar = backbone_cfg.cifar if backbone_cfg.cifar is not None else crop_size <= 64
+    return BACKBONES[backbone_cfg.name](cifar=cifar, width=backbone_cfg.width)
+
+
+class BaseMethod(L.LightningModule):
+    name: str = ""
+    default_group_size: int = 1
+
+    def __init__(self, cfg: DictConfig, num_classes: int, mean, std) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.num_classes = num_classes
+        self.backbone = build_backbone(cfg.backbone, cfg.data.crop_size)
+        self.features_dim = self.backbone.num_features
+        self.projector = self.build_projector(self.features_dim, cfg.method)
+        self.classifier = nn.Linear(self.features_dim, num_classes)
+        self.group_size = int(cfg.method.group_size or self.default_group_size)
+        if self.group_size < 1:
+            raise SoloOsslError(f"method.group_size must be >= 1, got {self.group_size}")
+        self.augment = MultiViewAugment(cfg.data.augmentations, cfg.data.crop_size, mean, std)
+        self.eval_transform = EvalTransform(cfg.data.crop_size, mean, std)
+        self.val_acc1 = torchmetrics.Accuracy("multiclass", num_classes=num_classes)
+        if cfg.channels_last:
+            self.backbone.to(memory_format=torch.channels_last)
+        self.online_learner = None
+        if cfg.online.enabled:
+            from solo_ossl.online.step import OnlineLearner
+
+            self.automatic_optimization = False
+            self.online_learner = OnlineLearner(self, cfg.online)
+
+    # ---- what a method defines -------------------------------------------------------------------------
+    def build_projector(self, features_dim: int, method_cfg) -> nn.Module:
+        raise NotImplementedError
+
+    def ssl_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        """The method's loss over a batch of two views' projections."""
+        raise NotImplementedError
+
+    def per_sample_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        """Loss of each scoring unit (sample or group of ``group_size`` samples), shape ``[B // group_size]``."""
+        raise NotImplementedError
+
+    # ---- shared ----------------------------------------------------------------------------------------
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.backbone(self._prepare(x))
+        return {"feats": feats, "z": self.projector(feats)}
+
+    def classifier_loss(self, feats: list[torch.Tensor], targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Online linear classifier on detached features (monitoring only, as in solo-learn)."""
+        logits = [self.classifier(f.detach()) for f in feats]
+        loss = sum(F.cross_entropy(lg.float(), targets, ignore_index=-1) for lg in logits) / len(logits)
+        acc = (logits[0].argmax(1) == targets).float().mean()
+        return loss, acc
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        # Offline training: [indexes, uint8 images, targets] -> [indexes, [view1, view2], targets], augmented
+        # on the device. Online mode augments inside its step (fresh views for each of the N steps).
+        if self.trainer is not None and self.trainer.training and self.online_learner is None:
+            indexes, images, targets = batch
+            return [indexes, self.augment(images), targets]
+        return batch
+
+    def training_step(self, batch, batch_idx: int):
+        if self.online_learner is not None:
+            return self.online_learner.training_step(batch)
+        _, views, targets = batch
+        outs = [self(v) for v in views]
+        ssl = self.ssl_loss(outs[0]["z"], outs[1]["z"])
+        check_finite(ssl, f"epoch {self.current_epoch}, batch {batch_idx}")
+        class_loss, acc = self.classifier_loss([o["feats"] for o in outs], targets)
+        self.log_dict({"train_loss": ssl, "train_class_loss": class_loss, "train_acc1": acc}, prog_bar=True)
+        return ssl + class_loss
+
+    def on_train_start(self) -> None:
+        if self.online_learner is not None:
+            self.online_learner.on_train_start()
+
+    def validation_step(self, batch, batch_idx: int):
+        _, images, targets = batch
+        logits = self.classifier(self.backbone(self._prepare(self.eval_transform(images))))
+        self.val_acc1(logits, targets)
+        self.log("val_acc1", self.val_acc1, prog_bar=True)
+
+    def param_groups(self) -> list[dict]:
+        """SSL weights (decayed, LARS-adapted); biases and norms (no decay, so timm's Lars does not adapt them);
+        the online classifier (its own lr, no decay)."""
+        opt = self.cfg.optimizer
+        decay, no_decay = [], []
+        for module in (self.backbone, self.projector):
+            for p in module.parameters():
+                (no_decay if opt.exclude_bias_n_norm and p.ndim <= 1 else decay).append(p)
+        groups = [{"params": decay, "weight_decay": opt.weight_decay, "lr": opt.lr}]
+        if no_decay:
+            groups.append({"params": no_decay, "weight_decay": 0.0, "lr": opt.lr})
+        groups.append(
+            {"params": list(self.classifier.parameters()), "weight_decay": 0.0, "lr": opt.classifier_lr, "name": "classifier"}
+        )
+        return groups
+
+    def build_optimizer(self) -> torch.optim.Optimizer:
+        opt = self.cfg.optimizer
+        if opt.name == "lars":
+            return Lars(self.param_groups(), lr=opt.lr, momentum=opt.momentum, trust_coeff=opt.eta, trust_clip=opt.clip_lr)
+        if opt.name == "sgd":
+            return torch.optim.SGD(self.param_groups(), lr=opt.lr, momentum=opt.momentum)
+        raise SoloOsslError(f"unknown optimizer.name '{opt.name}' (choose lars or sgd)")
+
+    def configure_optimizers(self):
+        optimizer = self.build_optimizer()
+        sched = self.cfg.scheduler
+        if self.online_learner is not None or sched.name == "none":
+            # Online mode builds a fresh one-cycle schedule for every stream batch itself.
+            return optimizer
+        if sched.name != "warmup_cosine":
+            raise SoloOsslError(f"unknown scheduler.name '{sched.name}' (choose warmup_cosine or none)")
+        total = int(self.trainer.estimated_stepping_batches)
+        steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs))
+        warmup = min(total - 1, int(sched.warmup_epochs * steps_per_epoch))
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total - warmup), eta_min=sched.min_lr)
+        if warmup > 0:
+            linear = torch.optim.lr_scheduler.LinearLR(optimizer, sched.warmup_start_factor, 1.0, total_iters=warmup)
+            scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, [linear, cosine], milestones=[warmup])
+        else:
+            scheduler = cosine
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # ---- checkpoints -----------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["solo_ossl"] = {
+            "method": self.name,
+            "num_classes": self.num_classes,
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+        }
+        if self.online_learner is not None:
+            checkpoint["online"] = self.online_learner.state_dict()
+
+    def load_pretrained(self, path: str) -> None:
+        """Initialize backbone and projector from a checkpoint of the same method (e.g. the task-1 model)."""
+        checkpoint = read_checkpoint(path)
+        self.check_same_method(checkpoint, path)
+        load_into(self.backbone, backbone_state(checkpoint, path), "backbone", path)
+        state = checkpoint.get("state_dict", {})
+        projector = {k[len("projector.") :]: v for k, v in state.items() if k.startswith("projector.")}
+        if projector:
+            load_into(self.projector, projector, "projector", path)
+
+    def check_same_method(self, checkpoint: dict, path: str) -> None:
+        method = checkpoint.get("solo_ossl", {}).get("method")
+        if method is not None and method != self.name:
+            raise SoloOsslError(
+                f"checkpoint {path} was trained with method '{method}' but this run is '{self.name}': "
+                f"pass a {self.name} checkpoint or set ++method.name={method}"
+            )
+
+
+def check_finite(loss: torch.Tensor, where: str) -> None:
+    if not math.isfinite(loss.item()):
+        raise SoloOsslError(
+            f"the loss became {loss.item()} at {where}: training diverged; lower the learning rate "
+            "(optimizer.lr or online.max_lr) or use ++precision=32, then resume from the last checkpoint"
+        )

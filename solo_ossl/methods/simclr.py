@@ -1,0 +1,27 @@
+import torch
+from torch import nn
+
+from solo_ossl.losses import simclr_loss_func, simclr_loss_per_sample
+from solo_ossl.methods.base import BaseMethod
+
+
+class SimCLR(BaseMethod):
+    """SimCLR (Chen et al., 2020): NT-Xent between two views; RALS scores each sample by l_ij + l_ji."""
+
+    name = "simclr"
+    default_group_size = 1
+
+    def build_projector(self, features_dim: int, method_cfg) -> nn.Module:
+        return nn.Sequential(
+            nn.Linear(features_dim, method_cfg.proj_hidden_dim),
+            nn.ReLU(),
+            nn.Linear(method_cfg.proj_hidden_dim, method_cfg.proj_output_dim),
+        )
+
+    def ssl_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        indexes = torch.arange(z1.size(0), device=z1.device).repeat(2)
+        return simclr_loss_func(torch.cat([z1, z2]), indexes, self.cfg.method.temperature)
+
+    def per_sample_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        per_sample = simclr_loss_per_sample(z1, z2, self.cfg.method.temperature)
+        return per_sample.view(-1, self.group_size).mean(1)

@@ -1,0 +1,97 @@
+"""Replay memory of raw samples (uint8 images or dataset indices), with its own random generator."""
+
+import torch
+
+from solo_ossl.utils.errors import SoloOsslError
+
+POLICIES = ("reservoir", "random")
+
+
+class ReplayMemory:
+    """Fixed-capacity buffer. ``reservoir`` keeps every sample seen so far with equal probability;
+    ``random`` stores every new sample, in a uniformly random slot once full. Retrieval is uniform without
+    replacement. Floating-point data is refused: augmented float images would cost 4x the memory and go stale."""
+
+    def __init__(self, capacity: int, policy: str = "reservoir", seed: int = 0) -> None:
+        if capacity < 1:
+            raise SoloOsslError(f"memory capacity must be at least 1, got {capacity} (online.memory.capacity)")
+        if policy not in POLICIES:
+            raise SoloOsslError(f"unknown memory policy '{policy}' (choose {' or '.join(POLICIES)})")
+        self.capacity = capacity
+        self.policy = policy
+        self.generator = torch.Generator().manual_seed(seed)
+        self.data: torch.Tensor | None = None
+        self.labels = torch.full((capacity,), -1, dtype=torch.long)
+        self.size = 0
+        self.num_seen = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _slots(self, n: int) -> torch.Tensor:
+        """Target slot of each of ``n`` incoming samples, -1 where the sample is not stored."""
+        seen = torch.arange(self.num_seen, self.num_seen + n)
+        if self.policy == "reservoir":
+            # Sample i (0-based over the stream) goes to slot i while there is room, else to a uniform
+            # j in [0, i], kept only if j < capacity (Vitter's algorithm R).
+            j = (torch.rand(n, generator=self.generator, dtype=torch.float64) * (seen + 1)).long()
+            return torch.where(seen < self.capacity, seen, torch.where(j < self.capacity, j, -1))
+        free = torch.arange(self.size, self.size + n)
+        random_slot = torch.randint(self.capacity, (n,), generator=self.generator)
+        return torch.where(free < self.capacity, free, random_slot)
+
+    def add(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        if x.is_floating_point():
+            raise SoloOsslError("ReplayMemory stores raw uint8 images or integer indices, not float tensors")
+        x = x.detach().cpu()
+        n = x.size(0)
+        if self.data is None:
+            self.data = torch.zeros((self.capacity, *x.shape[1:]), dtype=x.dtype)
+        elif x.shape[1:] != self.data.shape[1:] or x.dtype != self.data.dtype:
+            raise SoloOsslError(
+                f"memory holds {self.data.dtype} {tuple(self.data.shape[1:])} samples, got {x.dtype} {tuple(x.shape[1:])}"
+            )
+        slots = self._slots(n)
+        # Several samples of one batch may draw the same slot; the later one wins, as in a sequential loop.
+        order = torch.arange(n)
+        winner = torch.full((self.capacity,), -1, dtype=torch.long)
+        winner.scatter_reduce_(0, slots.clamp(min=0), torch.where(slots >= 0, order, -1), reduce="amax")
+        keep = (slots >= 0) & (winner[slots.clamp(min=0)] == order)
+        self.data[slots[keep]] = x[keep]
+        if y is not None:
+            self.labels[slots[keep]] = y.detach().cpu().long()[keep]
+        self.num_seen += n
+        self.size = min(self.capacity, self.size + n)
+
+    def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``min(n, len(self))`` stored samples drawn uniformly without replacement, and their labels."""
+        if self.data is None or n <= 0:
+            return torch.empty(0), torch.empty(0, dtype=torch.long)
+        idx = torch.randperm(self.size, generator=self.generator)[: min(n, self.size)]
+        return self.data[idx], self.labels[idx]
+
+    def state_dict(self) -> dict:
+        return {
+            "capacity": self.capacity,
+            "policy": self.policy,
+            "data": None if self.data is None else self.data[: self.size].clone(),
+            "labels": self.labels[: self.size].clone(),
+            "size": self.size,
+            "num_seen": self.num_seen,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["capacity"] != self.capacity or state["policy"] != self.policy:
+            raise SoloOsslError(
+                f"saved memory has capacity {state['capacity']}/{state['policy']}, this run "
+                f"{self.capacity}/{self.policy}: resume with the same online.memory settings"
+            )
+        self.size, self.num_seen = state["size"], state["num_seen"]
+        self.data = None
+        if state["data"] is not None:
+            self.data = torch.zeros((self.capacity, *state["data"].shape[1:]), dtype=state["data"].dtype)
+            self.data[: self.size] = state["data"]
+        self.labels.fill_(-1)
+        self.labels[: self.size] = state["labels"]
+        self.generator.set_state(state["generator"])

@@ -1,0 +1,245 @@
+"""The online training step: one Lightning batch = one stream batch, trained on for N local optimizer steps with
+a fresh one-cycle schedule, replay memory and optionally RALS (paper Sec. 4, Fig. 2)."""
+
+import collections
+import csv
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from solo_ossl.online.memory import ReplayMemory
+from solo_ossl.online.rals import Anchor, batch_stats_without_update, expand_groups, rals_select
+from solo_ossl.online.slclrs import slclrs
+from solo_ossl.utils.errors import SoloOsslError
+
+STEP_COLUMNS = ["stream_batch", "step", "loss", "lr", "momentum", "selected", "stream_selected_ratio"]
+
+
+def validate_online_config(online_cfg, group_size: int) -> None:
+    """Reject settings the online step cannot honour, naming the key to change."""
+    if online_cfg.steps_per_batch < 1:
+        raise SoloOsslError(f"online.steps_per_batch must be at least 1, got {online_cfg.steps_per_batch}")
+    if online_cfg.stream_batch_size < 1:
+        raise SoloOsslError(f"online.stream_batch_size must be at least 1, got {online_cfg.stream_batch_size}")
+    if online_cfg.memory.capacity < 1:
+        raise SoloOsslError(f"online.memory.capacity must be at least 1, got {online_cfg.memory.capacity}")
+    if online_cfg.memory.store not in ("images", "indices"):
+        raise SoloOsslError(f"online.memory.store must be images or indices, got '{online_cfg.memory.store}'")
+    rals = online_cfg.rals
+    if not rals.enabled:
+        return
+    candidates = online_cfg.stream_batch_size + memory_batch_size(online_cfg)
+    if rals.k > candidates:
+        raise SoloOsslError(
+            f"online.rals.k={rals.k} is larger than the {candidates} candidates per step "
+            f"(stream {online_cfg.stream_batch_size} + memory {memory_batch_size(online_cfg)}): lower k or raise "
+            "online.memory.batches"
+        )
+    if rals.k < group_size or rals.k % group_size:
+        raise SoloOsslError(f"online.rals.k={rals.k} must be a positive multiple of method.group_size={group_size}")
+    for what, size in (("online.stream_batch_size", online_cfg.stream_batch_size), ("memory batch", memory_batch_size(online_cfg))):
+        if size % group_size:
+            raise SoloOsslError(
+                f"{what} {size} is not divisible by method.group_size {group_size}: RALS scores whole groups"
+            )
+
+
+def memory_batch_size(online_cfg) -> int:
+    return round(online_cfg.memory.batches * online_cfg.stream_batch_size)
+
+
+def capture_rng_states() -> dict:
+    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+class OnlineLearner:
+    """Online-mode state of a method: memory, anchor, stream position, and the step that uses them."""
+
+    def __init__(self, method, online_cfg) -> None:
+        validate_online_config(online_cfg, method.group_size)
+        self.method = method
+        self.cfg = online_cfg
+        self.memory = ReplayMemory(online_cfg.memory.capacity, online_cfg.memory.policy, online_cfg.memory.seed)
+        self.anchor: Anchor | None = None
+        self.position = 0  # stream batches completed
+        self.task_end_batches: set[int] = set()  # positions (1-based count) after which a task is complete
+        self.dataset = None  # source of memory samples stored as indices
+        self.steps_csv: Path | None = None
+        self.pending_rng: dict | None = None
+        self.pending_optimizer_state: dict | None = None
+        self.recent_ratios: collections.deque = collections.deque(maxlen=100)
+        self.images_forward = 0  # image-views through the model, with or without gradient
+        self.images_backward = 0  # image-views back-propagated
+
+    # ---- state -----------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "position": self.position,
+            "memory": self.memory.state_dict(),
+            "rng": capture_rng_states(),
+            "recent_ratios": list(self.recent_ratios),
+            "images_forward": self.images_forward,
+            "images_backward": self.images_backward,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.position = state["position"]
+        self.memory.load_state_dict(state["memory"])
+        self.recent_ratios.extend(state["recent_ratios"])
+        self.images_forward, self.images_backward = state["images_forward"], state["images_backward"]
+        # Applied right before the next step, after Lightning's own start-up has drawn whatever it draws.
+        self.pending_rng = state["rng"]
+
+    def resume_from(self, checkpoint: dict) -> None:
+        """Restore a run saved mid-stream; the optimizer state is applied once Lightning has built it."""
+        self.method.load_state_dict(checkpoint["state_dict"])
+        self.load_state_dict(checkpoint["online"])
+        self.pending_optimizer_state = checkpoint["optimizer_states"][0]
+
+    def on_train_start(self) -> None:
+        if self.pending_optimizer_state is not None:
+            self.method.optimizers().optimizer.load_state_dict(self.pending_optimizer_state)
+            self.pending_optimizer_state = None
+
+    # ---- the step --------------------------------------------------------------------------------------
+    def _max_lrs(self, optimizer) -> list[float]:
+        return [
+            self.method.cfg.optimizer.classifier_lr if g.get("name") == "classifier" else self.cfg.max_lr
+            for g in optimizer.param_groups
+        ]
+
+    def _memory_batch(self, device) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.memory.sample(memory_batch_size(self.cfg))
+        if self.cfg.rals.enabled:  # whole groups only
+            keep = len(x) - len(x) % self.method.group_size
+            x, y = x[:keep], y[:keep]
+        if self.cfg.memory.store == "indices" and len(x):
+            x = self.dataset.load(x)
+        return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+    def training_step(self, batch) -> torch.Tensor:
+        if self.pending_rng is not None:
+            restore_rng_states(self.pending_rng)
+            self.pending_rng = None
+        m = self.method
+        indexes, stream_x, stream_y = batch
+        optimizer = m.optimizers()
+        schedule = slclrs(
+            optimizer.optimizer,
+            self.cfg.steps_per_batch,
+            self._max_lrs(optimizer.optimizer),
+            pct_start=self.cfg.pct_start,
+            div_factor=self.cfg.div_factor,
+            final_div_factor=self.cfg.final_div_factor,
+            base_momentum=self.cfg.base_momentum,
+            max_momentum=self.cfg.max_momentum,
+        )
+        if self.cfg.rals.enabled:
+            if self.anchor is None:
+                self.anchor = Anchor(m.backbone, m.projector)
+            self.anchor.refresh(m.backbone, m.projector)
+        start = time.perf_counter()
+        rows, losses, ratios, candidates_seen = [], [], [], 0
+        n_stream = stream_x.size(0)
+        for step in range(self.cfg.steps_per_batch):
+            memory_x, memory_y = self._memory_batch(stream_x.device)
+            candidates = torch.cat([stream_x, memory_x]) if len(memory_x) else stream_x
+            targets = torch.cat([stream_y, memory_y]) if len(memory_x) else stream_y
+            candidates_seen += candidates.size(0)
+            v1, v2 = m.augment(candidates)
+            selected = torch.arange(candidates.size(0), device=candidates.device)
+            if self.cfg.rals.enabled:
+                units = candidates.size(0) // m.group_size
+                k_units = min(self.cfg.rals.k // m.group_size, units)
+                if k_units < units:  # with fewer candidates than k (memory still filling) all are trained on
+                    selected = expand_groups(self._select(v1, v2, k_units), m.group_size)
+                    v1, v2, targets = v1[selected], v2[selected], targets[selected]
+            out1, out2 = m(v1), m(v2)
+            loss = m.ssl_loss(out1["z"], out2["z"])
+            self._check_finite(loss, step)
+            class_loss, _ = m.classifier_loss([out1["feats"], out2["feats"]], targets)
+            group = optimizer.optimizer.param_groups[0]
+            lr, momentum = group["lr"], group["momentum"]
+            optimizer.zero_grad()
+            m.manual_backward(loss + class_loss)
+            optimizer.step()
+            schedule.step()
+            self.images_backward += 2 * v1.size(0)
+            self.images_forward += 2 * v1.size(0)
+            ratio = (selected < n_stream).float().mean().item()
+            losses.append(loss.item())
+            ratios.append(ratio)
+            rows.append([self.position, step, loss.item(), lr, momentum, selected.numel(), ratio])
+        seconds = time.perf_counter() - start
+        self.memory.add(indexes.cpu() if self.cfg.memory.store == "indices" else stream_x.cpu(), stream_y.cpu())
+        self.position += 1
+        self.recent_ratios.append(sum(ratios) / len(ratios))
+        self._write_steps(rows)
+        m.log_dict(
+            {
+                "loss": float(np.mean(losses)),
+                "loss_first_step": losses[0],
+                "loss_last_step": losses[-1],
+                "lr": rows[-1][3],
+                "momentum": rows[-1][4],
+                "stream_selected_ratio_last_step": ratios[-1],
+                "stream_selected_ratio_mean100": float(np.mean(self.recent_ratios)),
+                "images_forward": float(self.images_forward),
+                "images_backward": float(self.images_backward),
+                "memory_size": float(len(self.memory)),
+                "img_per_s": candidates_seen / seconds,
+            },
+            on_step=True,
+            on_epoch=False,
+        )
+        m.log_dict({"loss_last": losses[-1], "img_s": candidates_seen / seconds}, prog_bar=True, on_step=True, logger=False)
+        return torch.tensor(losses[-1])
+
+    @torch.no_grad()
+    def _select(self, v1: torch.Tensor, v2: torch.Tensor, k_units: int) -> torch.Tensor:
+        """RALS: units (samples or groups) whose loss rose most from the anchor to the current model."""
+        m = self.method
+        with batch_stats_without_update(m.backbone, m.projector, self.anchor):
+            current = m.per_sample_loss(m(v1)["z"], m(v2)["z"])
+            anchor = m.per_sample_loss(self.anchor(m._prepare(v1)), self.anchor(m._prepare(v2)))
+        self.images_forward += 4 * v1.size(0)
+        return rals_select(current, anchor, k_units)
+
+    def _check_finite(self, loss: torch.Tensor, step: int) -> None:
+        from solo_ossl.methods.base import check_finite
+
+        check_finite(loss, f"stream batch {self.position}, local step {step}")
+
+    def _write_steps(self, rows: list[list]) -> None:
+        if self.steps_csv is None:
+            return
+        new = not self.steps_csv.exists()
+        with self.steps_csv.open("a", newline="") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(STEP_COLUMNS)
+            writer.writerows(rows)
+
+    def truncate_steps_csv(self) -> None:
+        """Drop rows of stream batches after the resumed position (they are about to be trained again)."""
+        if self.steps_csv is None or not self.steps_csv.exists():
+            return
+        with self.steps_csv.open() as f:
+            rows = list(csv.reader(f))
+        kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) < self.position]
+        with self.steps_csv.open("w", newline="") as f:
+            csv.writer(f).writerows(kept)

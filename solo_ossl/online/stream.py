@@ -1,0 +1,28 @@
+"""The class-incremental stream: task after task, shuffled within each task, cut into batches."""
+
+import torch
+from torch.utils.data import Sampler
+
+from solo_ossl.data.tasks import task_sample_indices
+
+
+def stream_order(targets: torch.Tensor, task_classes: list[list[int]], tasks: list[int], seed: int) -> torch.Tensor:
+    """Dataset indices in stream order: the given tasks in order, each task's samples in a seeded shuffle."""
+    generator = torch.Generator().manual_seed(seed)
+    parts = [idx[torch.randperm(len(idx), generator=generator)] for idx in task_sample_indices(targets, task_classes, tasks)]
+    return torch.cat(parts)
+
+
+class StreamBatchSampler(Sampler[list[int]]):
+    """Consecutive batches of ``order``, starting at batch ``start`` (a resumed run skips what it has seen)."""
+
+    def __init__(self, order: torch.Tensor, batch_size: int, start: int = 0) -> None:
+        self.batches = list(torch.split(order, batch_size))
+        self.start = start
+
+    def __len__(self) -> int:
+        return len(self.batches) - self.start
+
+    def __iter__(self):
+        for batch in self.batches[self.start :]:
+            yield batch.tolist()

@@ -1,0 +1,147 @@
+"""Offline (task subset or joint) and online self-supervised pretraining: what ``main_pretrain.py`` runs."""
+
+import json
+import math
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader, Subset
+
+from solo_ossl.data import build_datasets, class_order, split_tasks, task_sample_indices
+from solo_ossl.data.datasets import ArrayDataset
+from solo_ossl.methods import METHODS
+from solo_ossl.online.stream import StreamBatchSampler, stream_order
+from solo_ossl.utils.checkpoint import atomic_save, read_checkpoint
+from solo_ossl.utils.errors import SoloOsslError
+from solo_ossl.utils.precision import resolve_precision
+
+
+class OnlineCheckpoint(Callback):
+    """Saves ``last.ckpt`` every ``every`` stream batches and ``task<t>.ckpt`` when the stream finishes task t."""
+
+    def __init__(self, directory: Path, every: int, task_ends: dict[int, int]) -> None:
+        self.directory, self.every, self.task_ends = directory, every, task_ends
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        position = pl_module.online_learner.position
+        if position in self.task_ends:
+            atomic_save(trainer, self.directory / f"task{self.task_ends[position]}.ckpt")
+        if position % self.every == 0 or position in self.task_ends:
+            atomic_save(trainer, self.directory / "last.ckpt")
+
+
+def _num_workers(dataset, requested: int) -> int:
+    # In-memory uint8 arrays are indexed faster in the main process than shipped from workers.
+    return 0 if isinstance(dataset, ArrayDataset) else requested
+
+
+def _run_dir(cfg: DictConfig) -> Path:
+    run_dir = Path(cfg.output_dir) / cfg.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
+    """Train as ``cfg`` says and return the path of the final checkpoint."""
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    if cfg.method.name not in METHODS:
+        raise SoloOsslError(f"unknown method.name '{cfg.method.name}' (available: {', '.join(METHODS)})")
+    splits = build_datasets(cfg.data, cfg.seed)
+    order = class_order(splits.num_classes, cfg.data.class_order_seed, cfg.data.class_order)
+    task_classes = split_tasks(order, cfg.data.num_tasks)
+    run_dir = _run_dir(cfg)
+    OmegaConf.save(cfg, run_dir / "config.yaml")
+    (run_dir / "class_order.json").write_text(json.dumps({"class_order": order, "tasks": task_classes}))
+    model = METHODS[cfg.method.name](cfg, splits.num_classes, splits.mean, splits.std)
+    checkpoint = read_checkpoint(cfg.resume) if cfg.resume else None
+    if checkpoint is not None:
+        model.check_same_method(checkpoint, cfg.resume)
+    elif cfg.pretrained_ckpt:
+        model.load_pretrained(cfg.pretrained_ckpt)
+    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir.mkdir(exist_ok=True)
+    common = dict(
+        accelerator=cfg.accelerator,
+        devices=1,
+        precision=resolve_precision(cfg.precision),
+        logger=CSVLogger(run_dir, name="logs"),
+        enable_progress_bar=cfg.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    if cfg.online.enabled:
+        loader, task_ends = _online_setup(cfg, model, splits.train, task_classes, run_dir, checkpoint)
+        if len(loader) == 0:
+            print(f"the stream is already complete at batch {model.online_learner.position}; nothing to train")
+        callbacks = [OnlineCheckpoint(ckpt_dir, cfg.online.checkpoint_every, task_ends), *extra_callbacks]
+        trainer = L.Trainer(max_epochs=1, callbacks=callbacks, log_every_n_steps=1, limit_val_batches=0, **common)
+        if len(loader):
+            trainer.fit(model, train_dataloaders=loader)
+        else:
+            trainer.strategy.connect(model)
+    else:
+        tasks = list(cfg.data.tasks) if cfg.data.tasks else list(range(1, cfg.data.num_tasks + 1))
+        indices = torch.cat(task_sample_indices(splits.train.targets, task_classes, tasks))
+        train = Subset(splits.train, indices.tolist())
+        loader = DataLoader(
+            train,
+            batch_size=cfg.optimizer.batch_size,
+            shuffle=True,
+            drop_last=len(train) >= cfg.optimizer.batch_size,
+            num_workers=_num_workers(splits.train, cfg.data.num_workers),
+            generator=torch.Generator().manual_seed(cfg.seed),
+        )
+        val_loader = DataLoader(splits.test, batch_size=256, num_workers=_num_workers(splits.test, cfg.data.num_workers))
+        every = max(1, cfg.checkpoint_every_epochs)
+        saver = ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch}", save_last=True, every_n_epochs=every, save_top_k=-1)
+        trainer = L.Trainer(
+            max_epochs=cfg.max_epochs,
+            callbacks=[saver, *extra_callbacks],
+            log_every_n_steps=min(cfg.log_every_n_steps, max(1, len(loader))),
+            **common,
+        )
+        trainer.fit(model, loader, val_loader, ckpt_path=cfg.resume or None)
+    final = run_dir / "final.ckpt"
+    atomic_save(trainer, final)
+    return final
+
+
+def _online_setup(cfg, model, train_set, task_classes, run_dir: Path, checkpoint: dict | None):
+    online = cfg.online
+    first = 2 if online.skip_first_task else 1
+    tasks = [t for t in range(first, cfg.data.num_tasks + 1)]
+    if online.skip_first_task and not (cfg.pretrained_ckpt or checkpoint):
+        print("warning: online.skip_first_task=true without pretrained_ckpt: streaming tasks 2.. from random weights")
+    order = stream_order(train_set.targets, task_classes, tasks, cfg.seed)
+    learner = model.online_learner
+    if online.rals.enabled and len(order) % model.group_size:
+        # The last stream batch must hold whole RALS groups; at most group_size-1 samples of the stream are cut.
+        cut = len(order) % model.group_size
+        print(f"warning: the stream's last {cut} samples are dropped so that RALS groups of {model.group_size} fit")
+        order = order[:-cut]
+    task_sizes = [len(i) for i in task_sample_indices(train_set.targets, task_classes, tasks)]
+    bs = online.stream_batch_size
+    ends, total = {}, 0
+    for task, size in zip(tasks, task_sizes):
+        total += size
+        ends[min(math.ceil(total / bs), math.ceil(len(order) / bs))] = task
+    learner.dataset = train_set
+    learner.steps_csv = run_dir / "online_steps.csv"
+    if checkpoint is not None:
+        if "online" not in checkpoint:
+            raise SoloOsslError(f"{cfg.resume} is not an online checkpoint: resume offline runs without online.enabled")
+        learner.resume_from(checkpoint)
+        learner.truncate_steps_csv()
+        print(f"resuming the stream at batch {learner.position} of {math.ceil(len(order) / bs)}")
+    elif learner.steps_csv.exists():
+        learner.steps_csv.unlink()
+    (run_dir / "stream.json").write_text(
+        json.dumps({"tasks": tasks, "num_samples": len(order), "batch_size": bs, "task_end_batches": ends})
+    )
+    sampler = StreamBatchSampler(order, bs, start=learner.position)
+    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=_num_workers(train_set, cfg.data.num_workers))
+    return loader, ends

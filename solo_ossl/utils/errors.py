@@ -1,0 +1,33 @@
+"""One exception type for problems a user can fix, and a wrapper that prints them as one line."""
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from omegaconf.errors import OmegaConfBaseException
+
+T = TypeVar("T")
+
+
+class SoloOsslError(Exception):
+    """Bad input: wrong path, config key, checkpoint, data or a diverged loss. The message says what to do."""
+
+
+def exit_on_user_error(main: Callable[..., T]) -> Callable[..., T]:
+    """Run ``main``; a user error becomes ``error: <message>`` on stderr and exit code 2, not a traceback."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except SoloOsslError as e:
+            print(f"error: {e}", file=sys.stderr)
+        except OmegaConfBaseException as e:
+            first_line = str(e).splitlines()[0]
+            key = getattr(e, "full_key", None)
+            where = f" (key '{key}')" if key else ""
+            print(f"error: bad config{where}: {first_line}", file=sys.stderr)
+        sys.exit(2)
+
+    return wrapper
