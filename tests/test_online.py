@@ -1,0 +1,134 @@
+import json
+
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from solo_ossl.online.step import OnlineLearner
+from solo_ossl.pretrain import run_pretrain
+from solo_ossl.utils.errors import SoloOsslError
+
+ONLINE = ["++online.stream_batch_size=16", "++online.steps_per_batch=3", "++online.skip_first_task=false"]
+
+
+class Recorder(Callback):
+    """Records what each stream batch held and the optimizer steps taken per batch."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.indexes, self.steps, self.stop_after = [], [], stop_after
+        self._start = 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.indexes.append(batch[0].clone())
+        self._start = trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.steps.append(trainer.global_step - self._start)
+        if self.stop_after is not None and pl_module.online_learner.position >= self.stop_after:
+            trainer.should_stop = True
+
+
+def test_online_run_takes_n_steps_per_batch_and_sees_each_sample_once(tiny_config):
+    cfg = tiny_config("online/embedded/simclr", *ONLINE)
+    recorder = Recorder()
+    run_pretrain(cfg, [recorder])
+    seen = torch.cat(recorder.indexes)
+    assert len(seen) == 320 and len(set(seen.tolist())) == 320  # 10 classes x 32 training images, once each
+    assert recorder.steps == [3] * 20
+
+
+def test_rals_trains_on_k_and_anchor_is_fixed_within_a_stream_batch(tiny_config, monkeypatch, tmp_path):
+    cfg = tiny_config(
+        "online/embedded/barlow_rals",
+        *ONLINE,
+        "++method.group_size=4",
+        "++online.rals.k=24",
+        "++online.memory.store=indices",
+    )
+    records = []
+    original_select = OnlineLearner._select
+    original_sample = OnlineLearner._memory_batch
+
+    def select(self, v1, v2, k_units):
+        anchor_sum = sum(p.double().sum().item() for p in self.anchor.backbone.parameters())
+        model_sum = sum(p.double().sum().item() for p in self.method.backbone.parameters())
+        records.append((self.position, anchor_sum, model_sum))
+        return original_select(self, v1, v2, k_units)
+
+    stream_seen = {}
+
+    def memory_batch(self, device):
+        stored = self.memory.data[: len(self.memory)] if self.memory.data is not None else torch.empty(0)
+        stream_seen.setdefault(self.position, set()).update(stored.tolist())
+        return original_sample(self, device)
+
+    monkeypatch.setattr(OnlineLearner, "_select", select)
+    monkeypatch.setattr(OnlineLearner, "_memory_batch", memory_batch)
+    recorder = Recorder()
+    run_pretrain(cfg, [recorder])
+    steps = list(csv_rows(tmp_path / cfg.name / "online_steps.csv"))
+    # From the third batch on the memory (2 x 16 per step) is full enough: 16 + 32 candidates, k = 24 trained on.
+    assert all(int(r["selected"]) == 24 for r in steps if int(r["stream_batch"]) >= 2)
+    by_batch = {}
+    for position, anchor_sum, model_sum in records:
+        by_batch.setdefault(position, []).append((anchor_sum, model_sum))
+    anchors = [sums[0][0] for _, sums in sorted(by_batch.items())]
+    for sums in by_batch.values():
+        assert len({a for a, _ in sums}) == 1  # anchor unchanged within the batch
+        assert sums[0][0] == pytest.approx(sums[0][1])  # anchor = model at the batch start
+        assert sums[-1][1] != pytest.approx(sums[0][0])  # while the model moved
+    assert len(set(anchors)) == len(anchors)  # refreshed at every batch
+    # The memory never holds a sample of the stream batch being trained on.
+    for position, batch_indexes in enumerate(recorder.indexes):
+        assert not stream_seen.get(position, set()) & set(batch_indexes.tolist())
+
+
+def csv_rows(path):
+    import csv
+
+    with open(path) as f:
+        yield from csv.DictReader(f)
+
+
+def test_resume_after_interruption_equals_uninterrupted(tiny_config, tmp_path):
+    common = [*ONLINE, "++online.checkpoint_every=2", "++method.group_size=4", "++online.rals.k=24"]
+    full_cfg = tiny_config("online/embedded/barlow_rals", *common, "++name=full")
+    full = torch.load(run_pretrain(full_cfg), weights_only=False)["state_dict"]
+
+    cfg = tiny_config("online/embedded/barlow_rals", *common, "++name=cut")
+    run_pretrain(cfg, [Recorder(stop_after=7)])  # stops after batch 7; last checkpoint at batch 6
+    last = tmp_path / "cut" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["online"]["position"] == 6
+    resumed_cfg = tiny_config("online/embedded/barlow_rals", *common, "++name=cut", f"++resume={last}")
+    resumed = torch.load(run_pretrain(resumed_cfg), weights_only=False)["state_dict"]
+    assert full.keys() == resumed.keys()
+    for key in full:
+        assert torch.equal(full[key], resumed[key]), key
+    steps = list(csv_rows(tmp_path / "cut" / "online_steps.csv"))
+    assert [int(r["stream_batch"]) for r in steps] == [b for b in range(20) for _ in range(3)]
+
+
+def test_task_checkpoints_and_stream_metadata(tiny_config, tmp_path):
+    cfg = tiny_config("online/embedded/simclr", *ONLINE[:2], "++online.checkpoint_every=100")
+    run_pretrain(cfg)
+    run_dir = tmp_path / cfg.name
+    meta = json.loads((run_dir / "stream.json").read_text())
+    assert meta["tasks"] == [2, 3, 4, 5] and meta["num_samples"] == 256
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
+        "last.ckpt", "task2.ckpt", "task3.ckpt", "task4.ckpt", "task5.ckpt"
+    ]
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["++online.rals.k=400"], "larger than the 384 candidates"),
+        (["++online.stream_batch_size=120"], "not divisible by method.group_size 16"),
+        (["++online.memory.capacity=0"], "capacity must be at least 1"),
+        (["++online.steps_per_batch=0"], "steps_per_batch must be at least 1"),
+    ],
+)
+def test_bad_online_settings_are_refused(tiny_config, overrides, message):
+    cfg = tiny_config("online/embedded/barlow_rals", "++method.proj_hidden_dim=64", *overrides)
+    with pytest.raises(SoloOsslError, match=message):
+        run_pretrain(cfg)

@@ -1,0 +1,75 @@
+import pytest
+import torch
+from torch import nn
+
+from solo_ossl.online import batch_stats_without_update, expand_groups, rals_select, slclrs
+from solo_ossl.utils.errors import SoloOsslError
+
+
+def lr_momentum_sequence(optimizer, scheduler, steps):
+    seq = []
+    for _ in range(steps):
+        g = optimizer.param_groups[0]
+        seq.append((g["lr"], g["momentum"]))
+        optimizer.step()
+        scheduler.step()
+    return seq
+
+
+@pytest.mark.parametrize("steps,pct", [(10, 0.5), (20, 0.5), (50, 0.25)])
+def test_slclrs_restarts_the_one_cycle_for_every_stream_batch(steps, pct):
+    model = nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    reference_opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1, momentum=0.9)
+    reference = lr_momentum_sequence(
+        reference_opt,
+        torch.optim.lr_scheduler.OneCycleLR(
+            reference_opt, max_lr=0.05, total_steps=steps, pct_start=pct, anneal_strategy="cos",
+            base_momentum=0.85, max_momentum=0.95, div_factor=10.0, final_div_factor=1e4,
+        ),
+        steps,
+    )
+    for _ in range(3):  # three stream batches, one optimizer
+        got = lr_momentum_sequence(optimizer, slclrs(optimizer, steps, 0.05, pct_start=pct), steps)
+        assert got == reference
+    assert reference[0] == (pytest.approx(0.005), pytest.approx(0.95))
+    peak = max(range(steps), key=lambda i: reference[i][0])
+    assert reference[peak][0] == pytest.approx(0.05, rel=1e-2) and reference[peak][1] == pytest.approx(0.85, rel=1e-2)
+    assert reference[-1][0] < 1e-5 and reference[-1][1] == pytest.approx(0.95)
+
+
+def test_rals_select_is_top_k_of_the_loss_increase():
+    current = torch.tensor([1.0, 5.0, 3.0, 2.0, 9.0])
+    anchor = torch.tensor([0.0, 5.0, 0.5, 3.0, 8.0])  # increases: 1, 0, 2.5, -1, 1.0 (tie at 1)
+    assert set(rals_select(current, anchor, 1).tolist()) == {2}
+    assert set(rals_select(current, anchor, 3).tolist()) == {0, 2, 4}
+    generator = torch.Generator().manual_seed(0)
+    c, a = torch.randn(384, generator=generator), torch.randn(384, generator=generator)
+    assert set(rals_select(c, a, 256).tolist()) == set(torch.argsort(c - a, descending=True)[:256].tolist())
+
+
+def test_rals_select_bad_k():
+    with pytest.raises(SoloOsslError, match="cannot select k=5 of 4"):
+        rals_select(torch.zeros(4), torch.zeros(4), 5)
+
+
+def test_expand_groups():
+    assert expand_groups(torch.tensor([2, 0]), 3).tolist() == [6, 7, 8, 0, 1, 2]
+
+
+def test_scoring_leaves_batchnorm_running_stats_untouched():
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8))
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(16, 4) * 3 + 2
+    with torch.no_grad(), batch_stats_without_update(model):
+        out = model(x)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    # Batch statistics were used: outputs are standardized per feature.
+    torch.testing.assert_close(out.mean(0), torch.zeros(8), atol=1e-5, rtol=0)
+    assert model[1].training and model[1].track_running_stats
+    model.eval()
+    with torch.no_grad(), batch_stats_without_update(model):
+        model(x)
+    assert not model[1].training
