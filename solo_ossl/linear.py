@@ -42,7 +42,9 @@ def load_backbone(cfg: DictConfig) -> nn.Module:
 
 
 @torch.no_grad()
-def extract_features(backbone: nn.Module, dataset, transform: nn.Module, batch_size: int, channels_last: bool, precision: str):
+def extract_features(
+    backbone: nn.Module, dataset, transform: nn.Module, batch_size: int, channels_last: bool, precision: str
+):
     feats, labels = [], []
     device = next(backbone.parameters()).device
     workers = 0 if isinstance(dataset, ArrayDataset) else 2
@@ -133,12 +135,21 @@ def run_linear(cfg: DictConfig) -> dict:
         probe = LinearProbe(backbone, splits.num_classes, cfg, splits.mean, splits.std)
         workers = 0 if isinstance(splits.train, ArrayDataset) else cfg.data.num_workers
         loader = DataLoader(
-            splits.train, batch_size=cfg.batch_size, shuffle=True, num_workers=workers,
+            splits.train,
+            batch_size=cfg.batch_size,
+            shuffle=True,
+            num_workers=workers,
             generator=torch.Generator().manual_seed(cfg.seed),
         )
         trainer = L.Trainer(
-            max_epochs=cfg.max_epochs, accelerator=cfg.accelerator, devices=1, precision=precision,
-            enable_progress_bar=cfg.progress_bar, enable_model_summary=False, enable_checkpointing=False, logger=False,
+            max_epochs=cfg.max_epochs,
+            accelerator=cfg.accelerator,
+            devices=1,
+            precision=precision,
+            enable_progress_bar=cfg.progress_bar,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+            logger=False,
         )
         trainer.fit(probe, loader)
         head = probe.classifier.cpu()

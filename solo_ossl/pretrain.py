@@ -95,9 +95,11 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
             num_workers=_num_workers(splits.train, cfg.data.num_workers),
             generator=torch.Generator().manual_seed(cfg.seed),
         )
-        val_loader = DataLoader(splits.test, batch_size=256, num_workers=_num_workers(splits.test, cfg.data.num_workers))
+        val_loader = DataLoader(
+            splits.test, batch_size=256, num_workers=_num_workers(splits.test, cfg.data.num_workers)
+        )
         every = max(1, cfg.checkpoint_every_epochs)
-        saver = ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch}", save_last=True, every_n_epochs=every, save_top_k=-1)
+        saver = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, every_n_epochs=every, save_top_k=0)
         trainer = L.Trainer(
             max_epochs=cfg.max_epochs,
             callbacks=[saver, *extra_callbacks],
@@ -126,7 +128,7 @@ def _online_setup(cfg, model, train_set, task_classes, run_dir: Path, checkpoint
     task_sizes = [len(i) for i in task_sample_indices(train_set.targets, task_classes, tasks)]
     bs = online.stream_batch_size
     ends, total = {}, 0
-    for task, size in zip(tasks, task_sizes):
+    for task, size in zip(tasks, task_sizes, strict=False):
         total += size
         ends[min(math.ceil(total / bs), math.ceil(len(order) / bs))] = task
     learner.dataset = train_set

@@ -115,7 +115,11 @@ def test_task_checkpoints_and_stream_metadata(tiny_config, tmp_path):
     meta = json.loads((run_dir / "stream.json").read_text())
     assert meta["tasks"] == [2, 3, 4, 5] and meta["num_samples"] == 256
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
-        "last.ckpt", "task2.ckpt", "task3.ckpt", "task4.ckpt", "task5.ckpt"
+        "last.ckpt",
+        "task2.ckpt",
+        "task3.ckpt",
+        "task4.ckpt",
+        "task5.ckpt",
     ]
 
 

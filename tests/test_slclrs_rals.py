@@ -24,8 +24,15 @@ def test_slclrs_restarts_the_one_cycle_for_every_stream_batch(steps, pct):
     reference = lr_momentum_sequence(
         reference_opt,
         torch.optim.lr_scheduler.OneCycleLR(
-            reference_opt, max_lr=0.05, total_steps=steps, pct_start=pct, anneal_strategy="cos",
-            base_momentum=0.85, max_momentum=0.95, div_factor=10.0, final_div_factor=1e4,
+            reference_opt,
+            max_lr=0.05,
+            total_steps=steps,
+            pct_start=pct,
+            anneal_strategy="cos",
+            base_momentum=0.85,
+            max_momentum=0.95,
+            div_factor=10.0,
+            final_div_factor=1e4,
         ),
         steps,
     )

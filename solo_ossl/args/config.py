@@ -49,7 +49,9 @@ def parse_overrides(argv: list[str]) -> tuple[str | None, str | None, list[str]]
         elif "=" in arg:
             overrides.append(arg.lstrip("+"))
         else:
-            raise SoloOsslError(f"cannot parse argument '{arg}': use ++key=value, --config-path DIR, --config-name NAME")
+            raise SoloOsslError(
+                f"cannot parse argument '{arg}': use ++key=value, --config-path DIR, --config-name NAME"
+            )
     return config_path, config_name, overrides
 
 

@@ -2,7 +2,6 @@
 key or a value of the wrong type is rejected with the key's name."""
 
 from dataclasses import dataclass, field
-from typing import List, Optional
 
 
 @dataclass
@@ -37,14 +36,14 @@ class DataConfig:
     # Class-incremental split: classes permuted with class_order_seed (or given by class_order), cut into num_tasks.
     num_tasks: int = 5
     class_order_seed: int = 5
-    class_order: Optional[List[int]] = None
+    class_order: list[int] | None = None
     # Offline training on a subset of tasks (1-based), e.g. [1] for the task-1 checkpoint; null = all tasks.
-    tasks: Optional[List[int]] = None
+    tasks: list[int] | None = None
     # Keep at most this many training images per class (0 = all): CPU-scale experiments.
     train_per_class: int = 0
     synthetic_num_classes: int = 10
     synthetic_per_class: int = 32
-    augmentations: List[ViewAugmentConfig] = field(
+    augmentations: list[ViewAugmentConfig] = field(
         default_factory=lambda: [ViewAugmentConfig(), ViewAugmentConfig(solarization_prob=0.2)]
     )
 
@@ -53,7 +52,7 @@ class DataConfig:
 class BackboneConfig:
     name: str = "resnet18"
     # null: CIFAR stem for images of 64 px or less, ImageNet stem otherwise.
-    cifar: Optional[bool] = None
+    cifar: bool | None = None
     width: float = 1.0
 
 
@@ -66,7 +65,7 @@ class MethodConfig:
     lamb: float = 0.0051  # barlow_twins
     scale_loss: float = 0.1  # barlow_twins
     # Samples scored together by RALS: null = method default (simclr 1, barlow_twins 16).
-    group_size: Optional[int] = None
+    group_size: int | None = None
 
 
 @dataclass

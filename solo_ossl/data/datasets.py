@@ -26,7 +26,9 @@ class ArrayDataset(Dataset):
     def __init__(self, images: np.ndarray | torch.Tensor, targets: np.ndarray | torch.Tensor) -> None:
         images = torch.as_tensor(images)
         if images.dtype != torch.uint8 or images.ndim != 4:
-            raise SoloOsslError(f"images must be uint8 [N, H, W, C] or [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
+            raise SoloOsslError(
+                f"images must be uint8 [N, H, W, C] or [N, C, H, W], got {images.dtype} {tuple(images.shape)}"
+            )
         if images.shape[-1] in (1, 3):
             images = images.permute(0, 3, 1, 2)
         self.images = images.contiguous()

@@ -20,9 +20,7 @@ def _barlow_from_correlation(c: torch.Tensor, lamb: float, scale_loss: float) ->
     return scale_loss * (on_diag + lamb * off_diag)
 
 
-def barlow_loss_func(
-    z1: torch.Tensor, z2: torch.Tensor, lamb: float = 0.0051, scale_loss: float = 0.1
-) -> torch.Tensor:
+def barlow_loss_func(z1: torch.Tensor, z2: torch.Tensor, lamb: float = 0.0051, scale_loss: float = 0.1) -> torch.Tensor:
     """Barlow Twins loss of two views' projections ``[N, D]``."""
     with torch.autocast(device_type=z1.device.type, enabled=False):
         z1n, z2n = _standardize(z1.float()), _standardize(z2.float())

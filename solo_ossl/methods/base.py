@@ -119,14 +119,21 @@ class BaseMethod(L.LightningModule):
         if no_decay:
             groups.append({"params": no_decay, "weight_decay": 0.0, "lr": opt.lr})
         groups.append(
-            {"params": list(self.classifier.parameters()), "weight_decay": 0.0, "lr": opt.classifier_lr, "name": "classifier"}
+            {
+                "params": list(self.classifier.parameters()),
+                "weight_decay": 0.0,
+                "lr": opt.classifier_lr,
+                "name": "classifier",
+            }
         )
         return groups
 
     def build_optimizer(self) -> torch.optim.Optimizer:
         opt = self.cfg.optimizer
         if opt.name == "lars":
-            return Lars(self.param_groups(), lr=opt.lr, momentum=opt.momentum, trust_coeff=opt.eta, trust_clip=opt.clip_lr)
+            return Lars(
+                self.param_groups(), lr=opt.lr, momentum=opt.momentum, trust_coeff=opt.eta, trust_clip=opt.clip_lr
+            )
         if opt.name == "sgd":
             return torch.optim.SGD(self.param_groups(), lr=opt.lr, momentum=opt.momentum)
         raise SoloOsslError(f"unknown optimizer.name '{opt.name}' (choose lars or sgd)")
@@ -142,7 +149,9 @@ class BaseMethod(L.LightningModule):
         total = int(self.trainer.estimated_stepping_batches)
         steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs))
         warmup = min(total - 1, int(sched.warmup_epochs * steps_per_epoch))
-        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total - warmup), eta_min=sched.min_lr)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(1, total - warmup), eta_min=sched.min_lr
+        )
         if warmup > 0:
             linear = torch.optim.lr_scheduler.LinearLR(optimizer, sched.warmup_start_factor, 1.0, total_iters=warmup)
             scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, [linear, cosine], milestones=[warmup])

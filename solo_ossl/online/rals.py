@@ -13,7 +13,9 @@ from solo_ossl.utils.errors import SoloOsslError
 def rals_select(current: torch.Tensor, anchor: torch.Tensor, k: int) -> torch.Tensor:
     """Indices of the ``k`` units with the highest reducible anchor loss ``current - anchor``."""
     if current.shape != anchor.shape or current.ndim != 1:
-        raise SoloOsslError(f"current and anchor losses must be 1-D of one shape, got {current.shape} and {anchor.shape}")
+        raise SoloOsslError(
+            f"current and anchor losses must be 1-D of one shape, got {current.shape} and {anchor.shape}"
+        )
     if not 0 < k <= current.numel():
         raise SoloOsslError(f"RALS cannot select k={k} of {current.numel()} candidates")
     return torch.topk(current.float() - anchor.float(), k).indices

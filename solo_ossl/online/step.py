@@ -40,7 +40,10 @@ def validate_online_config(online_cfg, group_size: int) -> None:
         )
     if rals.k < group_size or rals.k % group_size:
         raise SoloOsslError(f"online.rals.k={rals.k} must be a positive multiple of method.group_size={group_size}")
-    for what, size in (("online.stream_batch_size", online_cfg.stream_batch_size), ("memory batch", memory_batch_size(online_cfg))):
+    for what, size in (
+        ("online.stream_batch_size", online_cfg.stream_batch_size),
+        ("memory batch", memory_batch_size(online_cfg)),
+    ):
         if size % group_size:
             raise SoloOsslError(
                 f"{what} {size} is not divisible by method.group_size {group_size}: RALS scores whole groups"
@@ -206,7 +209,9 @@ class OnlineLearner:
             on_step=True,
             on_epoch=False,
         )
-        m.log_dict({"loss_last": losses[-1], "img_s": candidates_seen / seconds}, prog_bar=True, on_step=True, logger=False)
+        m.log_dict(
+            {"loss_last": losses[-1], "img_s": candidates_seen / seconds}, prog_bar=True, on_step=True, logger=False
+        )
         return torch.tensor(losses[-1])
 
     @torch.no_grad()

@@ -9,7 +9,9 @@ from solo_ossl.data.tasks import task_sample_indices
 def stream_order(targets: torch.Tensor, task_classes: list[list[int]], tasks: list[int], seed: int) -> torch.Tensor:
     """Dataset indices in stream order: the given tasks in order, each task's samples in a seeded shuffle."""
     generator = torch.Generator().manual_seed(seed)
-    parts = [idx[torch.randperm(len(idx), generator=generator)] for idx in task_sample_indices(targets, task_classes, tasks)]
+    parts = [
+        idx[torch.randperm(len(idx), generator=generator)] for idx in task_sample_indices(targets, task_classes, tasks)
+    ]
     return torch.cat(parts)
 
 

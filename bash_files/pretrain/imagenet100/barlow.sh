@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Task-1 offline pretraining (barlow, imagenet100): the checkpoint that initializes every strategy (paper Sec. 5.2).
+# ImageNet-100: a folder tree with train/<class> and val/<class> under data.data_dir.
+set -euo pipefail
+export MALLOC_MMAP_THRESHOLD_=2147483647 MALLOC_TRIM_THRESHOLD_=2147483647
+python main_pretrain.py --config-name pretrain/imagenet100/barlow "$@"

@@ -1,0 +1,88 @@
+import pytest
+import torch
+import torchvision
+
+from solo_ossl.backbones import resnet18
+from solo_ossl.data.datasets import synthetic_arrays
+from solo_ossl.linear import run_linear, topk_accuracy, train_linear_on_features
+from solo_ossl.methods import METHODS
+from solo_ossl.pretrain import run_pretrain
+
+
+@pytest.mark.parametrize("config", ["pretrain/embedded/simclr", "pretrain/embedded/barlow"])
+def test_a_few_training_steps_lower_the_loss(tiny_config, config):
+    torch.manual_seed(0)
+    cfg = tiny_config(config, "++optimizer.name=sgd", "++optimizer.lr=0.05")
+    model = METHODS[cfg.method.name](cfg, 10, (0.5,) * 3, (0.25,) * 3)
+    images, _ = synthetic_arrays(4, 16, 32, seed=0)
+    views = model.augment(torch.from_numpy(images).permute(0, 3, 1, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    for _ in range(25):
+        loss = model.ssl_loss(model(views[0])["z"], model(views[1])["z"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert sum(losses[-3:]) / 3 < 0.9 * losses[0], losses
+
+
+def test_per_sample_loss_shape_and_group_size(tiny_config):
+    for config, group in (("pretrain/embedded/simclr", 1), ("pretrain/embedded/barlow", 16)):
+        cfg = tiny_config(config)
+        model = METHODS[cfg.method.name](cfg, 10, (0.5,) * 3, (0.25,) * 3)
+        assert model.group_size == group
+        z = torch.randn(32, 64), torch.randn(32, 64)
+        assert model.per_sample_loss(*z).shape == (32 // group,)
+
+
+def test_checkpoint_keys_and_reload_into_linear(tiny_config, tmp_path):
+    cfg = tiny_config("pretrain/embedded/barlow", "++max_epochs=1", "++optimizer.batch_size=32")
+    final = run_pretrain(cfg)
+    state = torch.load(final, weights_only=False)
+    keys = state["state_dict"].keys()
+    assert any(k.startswith("backbone.") for k in keys) and any(k.startswith("projector.") for k in keys)
+    assert state["solo_ossl"]["method"] == "barlow_twins"
+    assert [p.name for p in (tmp_path / cfg.name / "checkpoints").iterdir()] == ["last.ckpt"]
+    from solo_ossl.args import load_linear_config
+
+    from .conftest import TINY
+
+    linear_cfg = load_linear_config(
+        [
+            "--config-name",
+            "linear/embedded",
+            *TINY[:3],
+            f"++pretrained_ckpt={final}",
+            f"++output_dir={tmp_path}",
+            "++max_epochs=5",
+            "++precision=32",
+        ]
+    )
+    results = run_linear(linear_cfg)
+    assert (tmp_path / "linear-embedded" / "linear_results.json").is_file()
+    assert 0 <= results["top1"] <= 100 and results["test_samples"] == 80
+
+
+def test_linear_probe_on_separable_features_beats_chance():
+    from omegaconf import OmegaConf
+
+    g = torch.Generator().manual_seed(0)
+    centers = torch.randn(10, 32, generator=g) * 3
+    labels = torch.arange(10).repeat_interleave(60)
+    feats = centers[labels] + torch.randn(600, 32, generator=g)
+    cfg = OmegaConf.create(
+        {"seed": 0, "lr": 0.1, "momentum": 0.9, "weight_decay": 0.0, "batch_size": 64, "max_epochs": 20}
+    )
+    head = train_linear_on_features(feats[::2], labels[::2], 10, cfg)
+    acc = topk_accuracy(head(feats[1::2]), labels[1::2], 10)
+    assert acc["top1"] > 90  # chance is 10%
+
+
+def test_backbone_shapes_and_torchvision_keys():
+    cifar = resnet18(cifar=True, width=0.25)
+    assert cifar(torch.randn(2, 3, 32, 32)).shape == (2, cifar.num_features) and cifar.num_features == 128
+    imagenet = resnet18(cifar=False, width=1.0)
+    reference = torchvision.models.resnet18().state_dict()
+    imagenet.load_state_dict({k: v for k, v in reference.items() if not k.startswith("fc.")})
+    assert imagenet(torch.randn(1, 3, 64, 64)).shape == (1, 512)
