@@ -15,7 +15,18 @@ from solo_ossl.online.rals import Anchor, batch_stats_without_update, expand_gro
 from solo_ossl.online.slclrs import slclrs
 from solo_ossl.utils.errors import SoloOsslError
 
-STEP_COLUMNS = ["stream_batch", "step", "loss", "lr", "momentum", "selected", "stream_selected_ratio"]
+# stream_unit_loss: mean per-unit loss of the stream samples under the current model, from the RALS scoring pass
+# (before the step); unlike "loss" it is not biased by which samples were selected. Empty without scoring.
+STEP_COLUMNS = [
+    "stream_batch",
+    "step",
+    "loss",
+    "lr",
+    "momentum",
+    "selected",
+    "stream_selected_ratio",
+    "stream_unit_loss",
+]
 
 
 def validate_online_config(online_cfg, group_size: int) -> None:
@@ -165,11 +176,14 @@ class OnlineLearner:
             candidates_seen += candidates.size(0)
             v1, v2 = m.augment(candidates)
             selected = torch.arange(candidates.size(0), device=candidates.device)
+            stream_unit_loss = ""
             if self.cfg.rals.enabled:
                 units = candidates.size(0) // m.group_size
                 k_units = min(self.cfg.rals.k // m.group_size, units)
                 if k_units < units:  # with fewer candidates than k (memory still filling) all are trained on
-                    selected = expand_groups(self._select(v1, v2, k_units), m.group_size)
+                    units_selected, current = self._select(v1, v2, k_units)
+                    selected = expand_groups(units_selected, m.group_size)
+                    stream_unit_loss = current[: n_stream // m.group_size].mean().item()
                     v1, v2, targets = v1[selected], v2[selected], targets[selected]
             out1, out2 = m(v1), m(v2)
             loss = m.ssl_loss(out1["z"], out2["z"])
@@ -186,7 +200,7 @@ class OnlineLearner:
             ratio = (selected < n_stream).float().mean().item()
             losses.append(loss.item())
             ratios.append(ratio)
-            rows.append([self.position, step, loss.item(), lr, momentum, selected.numel(), ratio])
+            rows.append([self.position, step, loss.item(), lr, momentum, selected.numel(), ratio, stream_unit_loss])
         seconds = time.perf_counter() - start
         self.memory.add(indexes.cpu() if self.cfg.memory.store == "indices" else stream_x.cpu(), stream_y.cpu())
         self.position += 1
@@ -215,14 +229,15 @@ class OnlineLearner:
         return torch.tensor(losses[-1])
 
     @torch.no_grad()
-    def _select(self, v1: torch.Tensor, v2: torch.Tensor, k_units: int) -> torch.Tensor:
-        """RALS: units (samples or groups) whose loss rose most from the anchor to the current model."""
+    def _select(self, v1: torch.Tensor, v2: torch.Tensor, k_units: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """RALS: units (samples or groups) whose loss rose most from the anchor to the current model, and the
+        current model's loss of every unit."""
         m = self.method
         with batch_stats_without_update(m.backbone, m.projector, self.anchor):
             current = m.per_sample_loss(m(v1)["z"], m(v2)["z"])
             anchor = m.per_sample_loss(self.anchor(m._prepare(v1)), self.anchor(m._prepare(v2)))
         self.images_forward += 4 * v1.size(0)
-        return rals_select(current, anchor, k_units)
+        return rals_select(current, anchor, k_units), current
 
     def _check_finite(self, loss: torch.Tensor, step: int) -> None:
         from solo_ossl.methods.base import check_finite
