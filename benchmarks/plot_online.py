@@ -25,9 +25,12 @@ def main() -> None:
     batches = sorted({int(r["stream_batch"]) for r in rows})
     recent = set(batches[-100:])
     loss, ratio, last, stream_loss = defaultdict(list), defaultdict(list), {}, defaultdict(list)
+    probe = defaultdict(list)
     for r in rows:
         b, s = int(r["stream_batch"]), int(r["step"])
         loss[s].append(float(r["loss"]))
+        if r.get("stream_probe_loss"):
+            probe[s].append(float(r["stream_probe_loss"]))
         if r.get("stream_unit_loss"):
             stream_loss[s].append(float(r["stream_unit_loss"]))
         if b in recent:
@@ -37,16 +40,21 @@ def main() -> None:
     steps = sorted(loss)
     mean_loss = [sum(loss[s]) / len(loss[s]) for s in steps]
     mean_ratio = [sum(ratio[s]) / len(ratio[s]) for s in steps]
+    mean_probe = [sum(probe[s]) / len(probe[s]) if probe[s] else float("nan") for s in steps]
     mean_stream = [sum(stream_loss[s]) / len(stream_loss[s]) if stream_loss[s] else float("nan") for s in steps]
     print(
-        "local step | loss of selected | stream samples' unit loss before the step | stream share selected (mean last 100 | last batch)"
+        "local step | loss of trained-on | stream unit loss before step | stream probe loss after step"
+        " | stream share selected (mean last 100 | last batch)"
     )
-    for s, lo, sl, ra in zip(steps, mean_loss, mean_stream, mean_ratio, strict=True):
-        print(f"{s:10d} | {lo:16.3f} | {sl:41.3f} | {ra:.3f} | {last.get(s, float('nan')):.3f}")
+    for s, lo, sl, pr, ra in zip(steps, mean_loss, mean_stream, mean_probe, mean_ratio, strict=True):
+        print(f"{s:10d} | {lo:18.3f} | {sl:28.3f} | {pr:28.3f} | {ra:.3f} | {last.get(s, float('nan')):.3f}")
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-    a.plot(steps, mean_loss, marker="o", label="trained-on (selected) samples")
-    a.plot(steps, mean_stream, marker="s", label="stream samples, per unit (RALS scoring)")
-    a.set(xlabel="local step n", ylabel="SSL loss (mean over stream batches)", title="Loss within a stream batch")
+    if probe:
+        a.plot(steps, mean_probe, marker="o", label="stream batch, fixed views, after step n")
+        a.set(ylabel="SSL loss (mean over stream batches)")
+    else:
+        a.plot(steps, mean_loss, marker="o", label="trained-on samples (fresh views)")
+    a.set(xlabel="local step n", title="Loss within a stream batch")
     a.legend(fontsize=8)
     b.plot(steps, mean_ratio, marker="o", label=f"mean over last {len(recent)} batches")
     b.plot(sorted(last), [last[s] for s in sorted(last)], marker="x", label="last batch")

@@ -136,3 +136,10 @@ def test_bad_online_settings_are_refused(tiny_config, overrides, message):
     cfg = tiny_config("online/embedded/barlow_rals", "++method.proj_hidden_dim=64", *overrides)
     with pytest.raises(SoloOsslError, match=message):
         run_pretrain(cfg)
+
+
+def test_stream_probe_loss_is_logged_after_every_step(tiny_config, tmp_path):
+    cfg = tiny_config("online/embedded/simclr", *ONLINE, "++online.probe_stream_loss=true")
+    run_pretrain(cfg)
+    rows = list(csv_rows(tmp_path / cfg.name / "online_steps.csv"))
+    assert len(rows) == 60 and all(float(r["stream_probe_loss"]) > 0 for r in rows)

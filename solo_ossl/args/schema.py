@@ -119,6 +119,10 @@ class OnlineConfig:
     base_momentum: float = 0.85
     max_momentum: float = 0.95
     checkpoint_every: int = 50  # stream batches
+    # Diagnostic: after every local step, the SSL loss of the stream batch on views drawn once per stream batch
+    # (no gradient, BN running statistics untouched); column stream_probe_loss of online_steps.csv. Costs one
+    # extra forward of the stream batch per step, and draws from the RNG, so runs with and without it differ.
+    probe_stream_loss: bool = False
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     rals: RalsConfig = field(default_factory=RalsConfig)
 

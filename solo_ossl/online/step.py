@@ -17,6 +17,7 @@ from solo_ossl.utils.errors import SoloOsslError
 
 # stream_unit_loss: mean per-unit loss of the stream samples under the current model, from the RALS scoring pass
 # (before the step); unlike "loss" it is not biased by which samples were selected. Empty without scoring.
+# stream_probe_loss: with online.probe_stream_loss, the stream batch's loss on fixed views after the step.
 STEP_COLUMNS = [
     "stream_batch",
     "step",
@@ -26,6 +27,7 @@ STEP_COLUMNS = [
     "selected",
     "stream_selected_ratio",
     "stream_unit_loss",
+    "stream_probe_loss",
 ]
 
 
@@ -169,6 +171,7 @@ class OnlineLearner:
         start = time.perf_counter()
         rows, losses, ratios, candidates_seen = [], [], [], 0
         n_stream = stream_x.size(0)
+        probe_views = m.augment(stream_x) if self.cfg.probe_stream_loss else None
         for step in range(self.cfg.steps_per_batch):
             memory_x, memory_y = self._memory_batch(stream_x.device)
             candidates = torch.cat([stream_x, memory_x]) if len(memory_x) else stream_x
@@ -200,7 +203,10 @@ class OnlineLearner:
             ratio = (selected < n_stream).float().mean().item()
             losses.append(loss.item())
             ratios.append(ratio)
-            rows.append([self.position, step, loss.item(), lr, momentum, selected.numel(), ratio, stream_unit_loss])
+            probe = self._probe(probe_views) if probe_views is not None else ""
+            rows.append(
+                [self.position, step, loss.item(), lr, momentum, selected.numel(), ratio, stream_unit_loss, probe]
+            )
         seconds = time.perf_counter() - start
         self.memory.add(indexes.cpu() if self.cfg.memory.store == "indices" else stream_x.cpu(), stream_y.cpu())
         self.position += 1
@@ -238,6 +244,15 @@ class OnlineLearner:
             anchor = m.per_sample_loss(self.anchor(m._prepare(v1)), self.anchor(m._prepare(v2)))
         self.images_forward += 4 * v1.size(0)
         return rals_select(current, anchor, k_units), current
+
+    @torch.no_grad()
+    def _probe(self, views: list[torch.Tensor]) -> float:
+        """SSL loss of the stream batch on fixed views, under the weights just updated."""
+        m = self.method
+        with batch_stats_without_update(m.backbone, m.projector):
+            loss = m.ssl_loss(m(views[0])["z"], m(views[1])["z"]).item()
+        self.images_forward += 2 * views[0].size(0)
+        return loss
 
     def _check_finite(self, loss: torch.Tensor, step: int) -> None:
         from solo_ossl.methods.base import check_finite
