@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from solo_ossl.data import EvalTransform, LinearTrainAugment, build_datasets
-from solo_ossl.data.datasets import ArrayDataset
+from solo_ossl.data.datasets import loader_workers
 from solo_ossl.methods.base import build_backbone
 from solo_ossl.utils.checkpoint import backbone_state, checkpoint_backbone_config, load_into, read_checkpoint
 from solo_ossl.utils.errors import SoloOsslError
@@ -47,8 +47,7 @@ def extract_features(
 ):
     feats, labels = [], []
     device = next(backbone.parameters()).device
-    workers = 0 if isinstance(dataset, ArrayDataset) else 2
-    for _, images, targets in DataLoader(dataset, batch_size=batch_size, num_workers=workers):
+    for _, images, targets in DataLoader(dataset, batch_size=batch_size, num_workers=loader_workers(dataset, 2)):
         x = transform(images.to(device))
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -133,12 +132,11 @@ def run_linear(cfg: DictConfig) -> dict:
         head = train_linear_on_features(train_x, train_y, splits.num_classes, cfg)
     elif cfg.mode == "augmented":
         probe = LinearProbe(backbone, splits.num_classes, cfg, splits.mean, splits.std)
-        workers = 0 if isinstance(splits.train, ArrayDataset) else cfg.data.num_workers
         loader = DataLoader(
             splits.train,
             batch_size=cfg.batch_size,
             shuffle=True,
-            num_workers=workers,
+            num_workers=loader_workers(splits.train, cfg.data.num_workers),
             generator=torch.Generator().manual_seed(cfg.seed),
         )
         trainer = L.Trainer(

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Subset
 
 from solo_ossl.data import build_datasets, class_order, split_tasks, task_sample_indices
-from solo_ossl.data.datasets import ArrayDataset
+from solo_ossl.data.datasets import loader_workers
 from solo_ossl.methods import METHODS
 from solo_ossl.online.stream import StreamBatchSampler, stream_order
 from solo_ossl.utils.checkpoint import atomic_save, read_checkpoint
@@ -32,11 +32,6 @@ class OnlineCheckpoint(Callback):
             atomic_save(trainer, self.directory / f"task{self.task_ends[position]}.ckpt")
         if position % self.every == 0 or position in self.task_ends:
             atomic_save(trainer, self.directory / "last.ckpt")
-
-
-def _num_workers(dataset, requested: int) -> int:
-    # In-memory uint8 arrays are indexed faster in the main process than shipped from workers.
-    return 0 if isinstance(dataset, ArrayDataset) else requested
 
 
 def _run_dir(cfg: DictConfig) -> Path:
@@ -92,11 +87,11 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
             batch_size=cfg.optimizer.batch_size,
             shuffle=True,
             drop_last=len(train) >= cfg.optimizer.batch_size,
-            num_workers=_num_workers(splits.train, cfg.data.num_workers),
+            num_workers=loader_workers(splits.train, cfg.data.num_workers),
             generator=torch.Generator().manual_seed(cfg.seed),
         )
         val_loader = DataLoader(
-            splits.test, batch_size=256, num_workers=_num_workers(splits.test, cfg.data.num_workers)
+            splits.test, batch_size=256, num_workers=loader_workers(splits.test, cfg.data.num_workers)
         )
         every = max(1, cfg.checkpoint_every_epochs)
         saver = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, every_n_epochs=every, save_top_k=0)
@@ -104,9 +99,10 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
             max_epochs=cfg.max_epochs,
             callbacks=[saver, *extra_callbacks],
             log_every_n_steps=min(cfg.log_every_n_steps, max(1, len(loader))),
+            check_val_every_n_epoch=max(1, cfg.val_every_n_epochs),
             **common,
         )
-        trainer.fit(model, loader, val_loader, ckpt_path=cfg.resume or None)
+        trainer.fit(model, loader, val_loader if cfg.val_every_n_epochs > 0 else None, ckpt_path=cfg.resume or None)
     final = run_dir / "final.ckpt"
     atomic_save(trainer, final)
     return final
@@ -145,5 +141,5 @@ def _online_setup(cfg, model, train_set, task_classes, run_dir: Path, checkpoint
         json.dumps({"tasks": tasks, "num_samples": len(order), "batch_size": bs, "task_end_batches": ends})
     )
     sampler = StreamBatchSampler(order, bs, start=learner.position)
-    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=_num_workers(train_set, cfg.data.num_workers))
+    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=loader_workers(train_set, cfg.data.num_workers))
     return loader, ends

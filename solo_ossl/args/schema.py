@@ -128,6 +128,16 @@ class OnlineConfig:
 
 
 @dataclass
+class CassleConfig:
+    """CaSSLe distillation from the model frozen at the start of the task (offline, task by task)."""
+
+    enabled: bool = False
+    distill_lamb: float = 1.0
+    proj_hidden_dim: int = 2048  # predictor hidden size
+    temperature: float = 0.2  # SimCLR's contrastive distiller
+
+
+@dataclass
 class PretrainConfig:
     name: str = "run"
     seed: int = 5
@@ -137,6 +147,7 @@ class PretrainConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     online: OnlineConfig = field(default_factory=OnlineConfig)
+    cassle: CassleConfig = field(default_factory=CassleConfig)
     max_epochs: int = 400
     # auto: bf16-mixed on CPUs with native bf16 (avx512_bf16/amx) or CUDA with bf16, else 32.
     precision: str = "auto"
@@ -146,6 +157,7 @@ class PretrainConfig:
     pretrained_ckpt: str = ""  # initialize backbone/projector from this checkpoint
     resume: str = ""  # continue an interrupted run from this checkpoint
     checkpoint_every_epochs: int = 1
+    val_every_n_epochs: int = 1  # online linear classifier on the test set; 0 = never
     log_every_n_steps: int = 10
     progress_bar: bool = True
 

@@ -94,6 +94,11 @@ class ImageFolderDataset(Dataset):
         return torch.stack([self._decode(int(i)) for i in indices])
 
 
+def loader_workers(dataset, requested: int) -> int:
+    """DataLoader workers: in-memory uint8 arrays are indexed faster in the main process than shipped from workers."""
+    return 0 if isinstance(dataset, ArrayDataset) else requested
+
+
 def synthetic_arrays(num_classes: int, per_class: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Images whose class is visible: a class-specific colour and stripe frequency plus noise (for tests)."""
     rng = np.random.default_rng(seed)

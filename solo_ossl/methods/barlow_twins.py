@@ -30,3 +30,7 @@ class BarlowTwins(BaseMethod):
     def per_sample_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         m = self.cfg.method
         return barlow_loss_per_group(z1, z2, self.group_size, lamb=m.lamb, scale_loss=m.scale_loss)
+
+    def distill_loss(self, p: torch.Tensor, z_frozen: torch.Tensor) -> torch.Tensor:
+        m = self.cfg.method
+        return barlow_loss_func(p, z_frozen, lamb=m.lamb, scale_loss=m.scale_loss)

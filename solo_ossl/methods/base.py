@@ -44,6 +44,13 @@ class BaseMethod(L.LightningModule):
         self.val_acc1 = torchmetrics.Accuracy("multiclass", num_classes=num_classes)
         if cfg.channels_last:
             self.backbone.to(memory_format=torch.channels_last)
+        self.distiller = None
+        if cfg.cassle.enabled:
+            if cfg.online.enabled:
+                raise SoloOsslError("cassle.enabled and online.enabled exclude each other: CaSSLe trains task by task")
+            from solo_ossl.continual.cassle import Distiller
+
+            self.distiller = Distiller(self, cfg.cassle)
         self.online_learner = None
         if cfg.online.enabled:
             from solo_ossl.online.step import OnlineLearner
@@ -61,6 +68,10 @@ class BaseMethod(L.LightningModule):
 
     def per_sample_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         """Loss of each scoring unit (sample or group of ``group_size`` samples), shape ``[B // group_size]``."""
+        raise NotImplementedError
+
+    def distill_loss(self, p: torch.Tensor, z_frozen: torch.Tensor) -> torch.Tensor:
+        """CaSSLe's loss between predicted current projections and the frozen model's projections."""
         raise NotImplementedError
 
     # ---- shared ----------------------------------------------------------------------------------------
@@ -95,7 +106,11 @@ class BaseMethod(L.LightningModule):
         check_finite(ssl, f"epoch {self.current_epoch}, batch {batch_idx}")
         class_loss, acc = self.classifier_loss([o["feats"] for o in outs], targets)
         self.log_dict({"train_loss": ssl, "train_class_loss": class_loss, "train_acc1": acc}, prog_bar=True)
-        return ssl + class_loss
+        if self.distiller is None:
+            return ssl + class_loss
+        distill = self.distiller.loss(self, views, [o["z"] for o in outs])
+        self.log("train_distill_loss", distill, prog_bar=True)
+        return ssl + distill + class_loss
 
     def on_train_start(self) -> None:
         if self.online_learner is not None:
@@ -112,7 +127,8 @@ class BaseMethod(L.LightningModule):
         the online classifier (its own lr, no decay)."""
         opt = self.cfg.optimizer
         decay, no_decay = [], []
-        for module in (self.backbone, self.projector):
+        trained = [self.backbone, self.projector] + ([self.distiller.predictor] if self.distiller is not None else [])
+        for module in trained:
             for p in module.parameters():
                 (no_decay if opt.exclude_bias_n_norm and p.ndim <= 1 else decay).append(p)
         groups = [{"params": decay, "weight_decay": opt.weight_decay, "lr": opt.lr}]
@@ -178,6 +194,8 @@ class BaseMethod(L.LightningModule):
         projector = {k[len("projector.") :]: v for k, v in state.items() if k.startswith("projector.")}
         if projector:
             load_into(self.projector, projector, "projector", path)
+        if self.distiller is not None:
+            self.distiller.refresh(self)
 
     def check_same_method(self, checkpoint: dict, path: str) -> None:
         method = checkpoint.get("solo_ossl", {}).get("method")

@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from solo_ossl.losses import simclr_loss_func, simclr_loss_per_sample
+from solo_ossl.losses import simclr_distill_loss, simclr_loss_func, simclr_loss_per_sample
 from solo_ossl.methods.base import BaseMethod
 
 
@@ -25,3 +25,6 @@ class SimCLR(BaseMethod):
     def per_sample_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         per_sample = simclr_loss_per_sample(z1, z2, self.cfg.method.temperature)
         return per_sample.view(-1, self.group_size).mean(1)
+
+    def distill_loss(self, p: torch.Tensor, z_frozen: torch.Tensor) -> torch.Tensor:
+        return simclr_distill_loss(p, z_frozen, self.cfg.cassle.temperature)

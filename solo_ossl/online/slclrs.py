@@ -20,6 +20,11 @@ def slclrs(
 
     Build one per stream batch and call ``step()`` after each of its ``total_steps`` optimizer steps.
     """
+    if pct_start * total_steps <= 1:
+        raise ValueError(
+            f"a one-cycle schedule over {total_steps} steps with pct_start={pct_start} has no warm-up phase "
+            "(OneCycleLR needs pct_start x steps > 1): use more steps or a larger pct_start"
+        )
     return OneCycleLR(
         optimizer,
         max_lr=max_lr,

@@ -35,6 +35,11 @@ def validate_online_config(online_cfg, group_size: int) -> None:
     """Reject settings the online step cannot honour, naming the key to change."""
     if online_cfg.steps_per_batch < 1:
         raise SoloOsslError(f"online.steps_per_batch must be at least 1, got {online_cfg.steps_per_batch}")
+    if online_cfg.pct_start * online_cfg.steps_per_batch <= 1:
+        raise SoloOsslError(
+            f"online.steps_per_batch={online_cfg.steps_per_batch} x online.pct_start={online_cfg.pct_start} must "
+            "exceed 1 for a one-cycle schedule: use at least 3 steps (pct_start 0.5)"
+        )
     if online_cfg.stream_batch_size < 1:
         raise SoloOsslError(f"online.stream_batch_size must be at least 1, got {online_cfg.stream_batch_size}")
     if online_cfg.memory.capacity < 1:

@@ -1,0 +1,3 @@
+from solo_ossl.continual.cassle import Distiller
+
+__all__ = ["Distiller"]

@@ -1,0 +1,43 @@
+"""CaSSLe (Fini et al., CVPR 2022) as a distillation wrapper around any method.
+
+A predictor maps the current projections to those of a frozen copy of the model taken at the start of the task;
+the loss is the method's own ``distill_loss`` (contrastive for SimCLR, Barlow Twins' for Barlow Twins), averaged
+over the views and weighted by ``distill_lamb``. The frozen copy normalizes with batch statistics, as CaSSLe's
+frozen model (kept in train mode) does, and its running statistics are never updated.
+"""
+
+import copy
+
+import torch
+from torch import nn
+
+from solo_ossl.online.rals import batch_stats_without_update
+
+
+class Distiller(nn.Module):
+    def __init__(self, method, cassle_cfg) -> None:
+        super().__init__()
+        dim, hidden = method.cfg.method.proj_output_dim, cassle_cfg.proj_hidden_dim
+        self.predictor = nn.Sequential(
+            nn.Linear(dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, dim)
+        )
+        self.frozen_backbone = copy.deepcopy(method.backbone).requires_grad_(False)
+        self.frozen_projector = copy.deepcopy(method.projector).requires_grad_(False)
+        self.lamb = cassle_cfg.distill_lamb
+
+    @torch.no_grad()
+    def refresh(self, method) -> None:
+        """Freeze the method's current weights as the previous-task model (at the start of each task)."""
+        self.frozen_backbone.load_state_dict(method.backbone.state_dict())
+        self.frozen_projector.load_state_dict(method.projector.state_dict())
+
+    def frozen_projections(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad(), batch_stats_without_update(self.frozen_backbone, self.frozen_projector):
+            return self.frozen_projector(self.frozen_backbone(x))
+
+    def loss(self, method, views: list[torch.Tensor], projections: list[torch.Tensor]) -> torch.Tensor:
+        losses = [
+            method.distill_loss(self.predictor(z), self.frozen_projections(method._prepare(v)))
+            for v, z in zip(views, projections, strict=True)
+        ]
+        return self.lamb * sum(losses) / len(losses)

@@ -1,0 +1,123 @@
+import csv
+import json
+
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from solo_ossl.compare import STRATEGIES, compare
+from solo_ossl.data import class_order, split_tasks
+from solo_ossl.methods import METHODS
+from solo_ossl.pretrain import run_pretrain
+
+from .conftest import TINY
+
+
+def tiny_cassle_model(tiny_config, config):
+    cfg = tiny_config(config, "++cassle.enabled=true", "++cassle.proj_hidden_dim=32")
+    return METHODS[cfg.method.name](cfg, 10, (0.5,) * 3, (0.25,) * 3)
+
+
+def test_distillation_trains_predictor_and_leaves_frozen_model_alone(tiny_config):
+    for config in ("pretrain/embedded/barlow", "pretrain/embedded/simclr"):
+        torch.manual_seed(0)
+        model = tiny_cassle_model(tiny_config, config)
+        frozen = {k: v.clone() for k, v in model.distiller.frozen_backbone.state_dict().items()}
+        frozen.update({f"p.{k}": v.clone() for k, v in model.distiller.frozen_projector.state_dict().items()})
+        views = [torch.randn(16, 3, 32, 32), torch.randn(16, 3, 32, 32)]
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        for _ in range(3):
+            z = [model(v)["z"] for v in views]
+            distill = model.distiller.loss(model, views, z)
+            optimizer.zero_grad()
+            (model.ssl_loss(*z) + distill).backward()
+            assert distill.item() > 0
+            assert model.distiller.predictor[0].weight.grad.abs().sum() > 0
+            assert all(p.grad is None for p in model.distiller.frozen_backbone.parameters())
+            assert all(p.grad is None for p in model.distiller.frozen_projector.parameters())
+            optimizer.step()
+        after = dict(model.distiller.frozen_backbone.state_dict())
+        after.update({f"p.{k}": v for k, v in model.distiller.frozen_projector.state_dict().items()})
+        assert all(torch.equal(frozen[k], after[k]) for k in frozen)  # incl. BN running statistics
+        current = model.backbone.state_dict()
+        assert not all(torch.equal(current[k], after[k]) for k in current)
+        model.distiller.refresh(model)  # a new task starts from the current model
+        assert all(torch.equal(current[k], v) for k, v in model.distiller.frozen_backbone.state_dict().items())
+
+
+class IndexRecorder(Callback):
+    def __init__(self) -> None:
+        self.indexes = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.indexes.append(batch[0].clone())
+
+
+def test_cassle_and_offline_make_exactly_e_passes_over_their_own_data(tiny_config):
+    # Synthetic data: 10 classes x 32 training images; 5 tasks of 2 classes = 64 images, batches of 32 divide it.
+    epochs, common = 2, ["++optimizer.batch_size=32", "++cassle.proj_hidden_dim=32", "++data.num_tasks=5"]
+    task_classes = split_tasks(class_order(10, 5), 5)
+    targets = torch.arange(10).repeat_interleave(32)
+    previous = run_pretrain(
+        tiny_config("pretrain/embedded/barlow", *common, "++data.tasks=[1]", "++max_epochs=1", "++name=t1")
+    )
+    for task in range(2, 6):
+        recorder = IndexRecorder()
+        cfg = tiny_config(
+            "pretrain/embedded/barlow",
+            *common,
+            f"++data.tasks=[{task}]",
+            f"++max_epochs={epochs}",
+            "++cassle.enabled=true",
+            f"++pretrained_ckpt={previous}",
+            f"++name=cassle{task}",
+        )
+        previous = run_pretrain(cfg, [recorder])
+        seen = torch.cat(recorder.indexes)
+        assert set(targets[seen].tolist()) == set(task_classes[task - 1])  # nothing from other tasks
+        counts = torch.bincount(seen, minlength=320)
+        member = torch.isin(targets, torch.tensor(task_classes[task - 1]))
+        assert counts[member].eq(epochs).all() and counts[~member].eq(0).all()
+        assert len(seen) == epochs * 64
+    recorder = IndexRecorder()
+    offline = tiny_config(
+        "pretrain/embedded/barlow", *common, "++data.tasks=null", f"++max_epochs={epochs}", "++name=offline"
+    )
+    run_pretrain(offline, [recorder])
+    assert torch.bincount(torch.cat(recorder.indexes), minlength=320).eq(epochs).all()  # all tasks, task 1 included
+
+
+def test_comparison_runner_writes_reports_and_skips_finished_runs(tmp_path, capsys):
+    args = [
+        "--dataset",
+        "embedded",
+        "--method",
+        "barlow",
+        "--steps",
+        "3",
+        "--output-dir",
+        str(tmp_path),
+        *TINY,
+        "++cassle.proj_hidden_dim=32",
+        "++online.stream_batch_size=32",
+        "++online.rals.k=64",
+        "++optimizer.batch_size=32",
+        "++max_epochs=1",
+    ]
+    results = compare(args)
+    assert sorted(r["strategy"] for r in results) == sorted(STRATEGIES)
+    with (tmp_path / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {r["strategy"] for r in rows} == set(STRATEGIES)
+    assert all(float(r["images_backward"]) > 0 and float(r["train_seconds"]) > 0 for r in rows)
+    ours = next(r for r in rows if r["strategy"] == "ours")
+    assert int(ours["images_forward"]) > int(ours["images_backward"])  # RALS scoring passes are counted
+    table = (tmp_path / "results.md").read_text()
+    for label in ("Offline", "CaSSLe", "Ours without RALS", "| Ours |"):
+        assert label in table
+    assert (tmp_path / "results.png").stat().st_size > 1000
+    before = {p: json.loads((tmp_path / f"{p}_3" / "result.json").read_text()) for p in STRATEGIES}
+    capsys.readouterr()
+    again = compare(args)
+    out = capsys.readouterr().out
+    assert out.count("done before, skipped") == 5  # task 1 and the four strategies
+    assert {r["strategy"]: r for r in again} == before
