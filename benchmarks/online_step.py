@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import Callback
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from solo_ossl.args import load_config  # noqa: E402
 from solo_ossl.pretrain import run_pretrain  # noqa: E402
+from solo_ossl.utils.precision import cpu_has_native_bf16  # noqa: E402
 
 
 class BatchTimer(Callback):
@@ -70,11 +71,9 @@ def main() -> None:
                 results[(precision, rals)] = measure(args.width, args.steps, rals, precision, tmp)
                 print(f"precision={precision} rals={rals}: {results[(precision, rals)]:.3f} s/step", flush=True)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    flags = open("/proc/cpuinfo").read()
-    bf16 = "avx512_bf16" in flags or "amx_bf16" in flags
     lines = [
         f"\n## Online step time — {datetime.date.today()}",
-        f"Machine: {cpu}, {platform.machine()}, native bf16: {bf16}. Command: `python benchmarks/online_step.py "
+        f"Machine: {cpu}, {platform.machine()}, native bf16: {cpu_has_native_bf16()}. Command: `python benchmarks/online_step.py "
         f"--width {args.width} --steps {args.steps}` (ResNet18 width {args.width}, 32 px, Barlow Twins, embedded data).",
         "",
         "| precision | no RALS s/step (trains 256) | RALS s/step (scores 384, trains 256) | RALS / no RALS |",

@@ -21,8 +21,8 @@ def test_distillation_trains_predictor_and_leaves_frozen_model_alone(tiny_config
     for config in ("pretrain/embedded/barlow", "pretrain/embedded/simclr"):
         torch.manual_seed(0)
         model = tiny_cassle_model(tiny_config, config)
-        frozen = {k: v.clone() for k, v in model.distiller.frozen_backbone.state_dict().items()}
-        frozen.update({f"p.{k}": v.clone() for k, v in model.distiller.frozen_projector.state_dict().items()})
+        frozen = {k: v.clone() for k, v in model.distiller.frozen.backbone.state_dict().items()}
+        frozen.update({f"p.{k}": v.clone() for k, v in model.distiller.frozen.projector.state_dict().items()})
         views = [torch.randn(16, 3, 32, 32), torch.randn(16, 3, 32, 32)]
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         for _ in range(3):
@@ -32,16 +32,16 @@ def test_distillation_trains_predictor_and_leaves_frozen_model_alone(tiny_config
             (model.ssl_loss(*z) + distill).backward()
             assert distill.item() > 0
             assert model.distiller.predictor[0].weight.grad.abs().sum() > 0
-            assert all(p.grad is None for p in model.distiller.frozen_backbone.parameters())
-            assert all(p.grad is None for p in model.distiller.frozen_projector.parameters())
+            assert all(p.grad is None for p in model.distiller.frozen.backbone.parameters())
+            assert all(p.grad is None for p in model.distiller.frozen.projector.parameters())
             optimizer.step()
-        after = dict(model.distiller.frozen_backbone.state_dict())
-        after.update({f"p.{k}": v for k, v in model.distiller.frozen_projector.state_dict().items()})
+        after = dict(model.distiller.frozen.backbone.state_dict())
+        after.update({f"p.{k}": v for k, v in model.distiller.frozen.projector.state_dict().items()})
         assert all(torch.equal(frozen[k], after[k]) for k in frozen)  # incl. BN running statistics
         current = model.backbone.state_dict()
         assert not all(torch.equal(current[k], after[k]) for k in current)
         model.distiller.refresh(model)  # a new task starts from the current model
-        assert all(torch.equal(current[k], v) for k, v in model.distiller.frozen_backbone.state_dict().items())
+        assert all(torch.equal(current[k], v) for k, v in model.distiller.frozen.backbone.state_dict().items())
 
 
 class IndexRecorder(Callback):

@@ -6,12 +6,10 @@ over the views and weighted by ``distill_lamb``. The frozen copy normalizes with
 frozen model (kept in train mode) does, and its running statistics are never updated.
 """
 
-import copy
-
 import torch
 from torch import nn
 
-from solo_ossl.online.rals import batch_stats_without_update
+from solo_ossl.online.rals import FrozenCopy, batch_stats_without_update
 
 
 class Distiller(nn.Module):
@@ -21,19 +19,16 @@ class Distiller(nn.Module):
         self.predictor = nn.Sequential(
             nn.Linear(dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, dim)
         )
-        self.frozen_backbone = copy.deepcopy(method.backbone).requires_grad_(False)
-        self.frozen_projector = copy.deepcopy(method.projector).requires_grad_(False)
+        self.frozen = FrozenCopy(method.backbone, method.projector)
         self.lamb = cassle_cfg.distill_lamb
 
-    @torch.no_grad()
     def refresh(self, method) -> None:
         """Freeze the method's current weights as the previous-task model (at the start of each task)."""
-        self.frozen_backbone.load_state_dict(method.backbone.state_dict())
-        self.frozen_projector.load_state_dict(method.projector.state_dict())
+        self.frozen.refresh(method.backbone, method.projector)
 
     def frozen_projections(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad(), batch_stats_without_update(self.frozen_backbone, self.frozen_projector):
-            return self.frozen_projector(self.frozen_backbone(x))
+        with torch.no_grad(), batch_stats_without_update(self.frozen):
+            return self.frozen(x)
 
     def loss(self, method, views: list[torch.Tensor], projections: list[torch.Tensor]) -> torch.Tensor:
         losses = [

@@ -1,8 +1,6 @@
 """``BaseMethod``: backbone, projector, online linear classifier on detached features, optimizers and the
 training step shared by every self-supervised method. Subclasses define the projector and the loss."""
 
-import math
-
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -14,7 +12,7 @@ from torch import nn
 from solo_ossl.backbones import BACKBONES
 from solo_ossl.data.augment import EvalTransform, MultiViewAugment
 from solo_ossl.utils.checkpoint import backbone_state, load_into, read_checkpoint
-from solo_ossl.utils.errors import SoloOsslError
+from solo_ossl.utils.errors import SoloOsslError, check_finite
 
 
 def build_backbone(backbone_cfg, crop_size: int) -> nn.Module:
@@ -204,11 +202,3 @@ class BaseMethod(L.LightningModule):
                 f"checkpoint {path} was trained with method '{method}' but this run is '{self.name}': "
                 f"pass a {self.name} checkpoint or set ++method.name={method}"
             )
-
-
-def check_finite(loss: torch.Tensor, where: str) -> None:
-    if not math.isfinite(loss.item()):
-        raise SoloOsslError(
-            f"the loss became {loss.item()} at {where}: training diverged; lower the learning rate "
-            "(optimizer.lr or online.max_lr) or use ++precision=32, then resume from the last checkpoint"
-        )

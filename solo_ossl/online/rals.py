@@ -47,8 +47,9 @@ def batch_stats_without_update(*modules: nn.Module) -> Iterator[None]:
             bn.track_running_stats = track
 
 
-class Anchor(nn.Module):
-    """Frozen copy of backbone and projector, refreshed (not re-allocated) at each stream batch."""
+class FrozenCopy(nn.Module):
+    """Frozen copy of backbone and projector, refreshed in place (not re-allocated): RALS's anchor at each stream
+    batch, CaSSLe's previous-task model at each task."""
 
     def __init__(self, backbone: nn.Module, projector: nn.Module) -> None:
         super().__init__()

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from solo_ossl.online.memory import ReplayMemory
-from solo_ossl.online.rals import Anchor, batch_stats_without_update, expand_groups, rals_select
+from solo_ossl.online.rals import FrozenCopy, batch_stats_without_update, expand_groups, rals_select
 from solo_ossl.online.slclrs import slclrs
-from solo_ossl.utils.errors import SoloOsslError
+from solo_ossl.utils.errors import SoloOsslError, check_finite
 
 # stream_unit_loss: mean per-unit loss of the stream samples under the current model, from the RALS scoring pass
 # (before the step); unlike "loss" it is not biased by which samples were selected. Empty without scoring.
@@ -95,7 +95,7 @@ class OnlineLearner:
         self.method = method
         self.cfg = online_cfg
         self.memory = ReplayMemory(online_cfg.memory.capacity, online_cfg.memory.policy, online_cfg.memory.seed)
-        self.anchor: Anchor | None = None
+        self.anchor: FrozenCopy | None = None
         self.position = 0  # stream batches completed
         self.task_end_batches: set[int] = set()  # positions (1-based count) after which a task is complete
         self.dataset = None  # source of memory samples stored as indices
@@ -171,7 +171,7 @@ class OnlineLearner:
         )
         if self.cfg.rals.enabled:
             if self.anchor is None:
-                self.anchor = Anchor(m.backbone, m.projector)
+                self.anchor = FrozenCopy(m.backbone, m.projector)
             self.anchor.refresh(m.backbone, m.projector)
         start = time.perf_counter()
         rows, losses, ratios, candidates_seen = [], [], [], 0
@@ -195,7 +195,7 @@ class OnlineLearner:
                     v1, v2, targets = v1[selected], v2[selected], targets[selected]
             out1, out2 = m(v1), m(v2)
             loss = m.ssl_loss(out1["z"], out2["z"])
-            self._check_finite(loss, step)
+            check_finite(loss, f"stream batch {self.position}, local step {step}")
             class_loss, _ = m.classifier_loss([out1["feats"], out2["feats"]], targets)
             group = optimizer.optimizer.param_groups[0]
             lr, momentum = group["lr"], group["momentum"]
@@ -258,11 +258,6 @@ class OnlineLearner:
             loss = m.ssl_loss(m(views[0])["z"], m(views[1])["z"]).item()
         self.images_forward += 2 * views[0].size(0)
         return loss
-
-    def _check_finite(self, loss: torch.Tensor, step: int) -> None:
-        from solo_ossl.methods.base import check_finite
-
-        check_finite(loss, f"stream batch {self.position}, local step {step}")
 
     def _write_steps(self, rows: list[list]) -> None:
         if self.steps_csv is None:

@@ -1,10 +1,12 @@
 """One exception type for problems a user can fix, and a wrapper that prints them as one line."""
 
 import functools
+import math
 import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+import torch
 from omegaconf.errors import OmegaConfBaseException
 
 T = TypeVar("T")
@@ -31,3 +33,11 @@ def exit_on_user_error(main: Callable[..., T]) -> Callable[..., T]:
         sys.exit(2)
 
     return wrapper
+
+
+def check_finite(loss: torch.Tensor, where: str) -> None:
+    if not math.isfinite(loss.item()):
+        raise SoloOsslError(
+            f"the loss became {loss.item()} at {where}: training diverged; lower the learning rate "
+            "(optimizer.lr or online.max_lr) or use ++precision=32, then resume from the last checkpoint"
+        )
