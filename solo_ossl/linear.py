@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from solo_ossl.data import EvalTransform, LinearTrainAugment, build_datasets
+from solo_ossl.data.dali import use_dali
 from solo_ossl.data.datasets import loader_workers
 from solo_ossl.methods.base import build_backbone
 from solo_ossl.utils.checkpoint import backbone_state, checkpoint_backbone_config, load_into, read_checkpoint
@@ -120,18 +121,22 @@ class LinearProbe(L.LightningModule):
 
 def run_linear(cfg: DictConfig) -> dict:
     L.seed_everything(cfg.seed, verbose=False)
-    splits = build_datasets(cfg.data, cfg.seed)
+    splits, dali = use_dali(cfg.data, build_datasets(cfg.data, cfg.seed), cfg.seed)
     backbone = load_backbone(cfg)
     if cfg.channels_last:
         backbone.to(memory_format=torch.channels_last)
     precision = resolve_precision(cfg.precision)
     eval_transform = EvalTransform(cfg.data.crop_size, splits.mean, splits.std)
-    test_x, test_y = extract_features(backbone, splits.test, eval_transform, 256, cfg.channels_last, precision)
+    test_transform = dali["eval"] if dali else eval_transform
+    test_x, test_y = extract_features(backbone, splits.test, test_transform, 256, cfg.channels_last, precision)
     if cfg.mode == "features":
-        train_x, train_y = extract_features(backbone, splits.train, eval_transform, 256, cfg.channels_last, precision)
+        train_transform = dali["eval_train"] if dali else eval_transform
+        train_x, train_y = extract_features(backbone, splits.train, train_transform, 256, cfg.channels_last, precision)
         head = train_linear_on_features(train_x, train_y, splits.num_classes, cfg)
     elif cfg.mode == "augmented":
         probe = LinearProbe(backbone, splits.num_classes, cfg, splits.mean, splits.std)
+        if dali:
+            probe.augment = dali["linear_train"]
         loader = DataLoader(
             splits.train,
             batch_size=cfg.batch_size,

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Subset
 
 from solo_ossl.data import build_datasets, class_order, split_tasks, task_sample_indices
+from solo_ossl.data.dali import use_dali
 from solo_ossl.data.datasets import loader_workers
 from solo_ossl.methods import METHODS
 from solo_ossl.online.stream import StreamBatchSampler, stream_order
@@ -45,13 +46,15 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.method.name not in METHODS:
         raise SoloOsslError(f"unknown method.name '{cfg.method.name}' (available: {', '.join(METHODS)})")
-    splits = build_datasets(cfg.data, cfg.seed)
+    splits, dali = use_dali(cfg.data, build_datasets(cfg.data, cfg.seed), cfg.seed)
     order = class_order(splits.num_classes, cfg.data.class_order_seed, cfg.data.class_order)
     task_classes = split_tasks(order, cfg.data.num_tasks)
     run_dir = _run_dir(cfg)
     OmegaConf.save(cfg, run_dir / "config.yaml")
     (run_dir / "class_order.json").write_text(json.dumps({"class_order": order, "tasks": task_classes}))
     model = METHODS[cfg.method.name](cfg, splits.num_classes, splits.mean, splits.std)
+    if dali is not None:
+        model.augment, model.eval_transform = dali["views"], dali["eval"]
     checkpoint = read_checkpoint(cfg.resume) if cfg.resume else None
     if checkpoint is not None:
         model.check_same_method(checkpoint, cfg.resume)

@@ -27,6 +27,11 @@ class DataConfig:
     # | imagefolder (train/<class>/*, val/<class>/*) | synthetic (generated, for tests)
     dataset: str = "cifar100"
     data_dir: str = "datasets"
+    # torch: images decoded in this process (PIL for imagefolder) and augmented in batches on the device (kornia);
+    # dali: an imagefolder's files decoded and augmented by NVIDIA DALI pipelines (extra [dali]); the stream and
+    # the memory then carry file indices.
+    loader: str = "torch"
+    dali_device: str = "auto"  # auto (gpu when CUDA is available) | gpu | cpu
     download: bool = False
     num_workers: int = 2
     crop_size: int = 32

@@ -95,8 +95,8 @@ class ImageFolderDataset(Dataset):
 
 
 def loader_workers(dataset, requested: int) -> int:
-    """DataLoader workers: in-memory uint8 arrays are indexed faster in the main process than shipped from workers."""
-    return 0 if isinstance(dataset, ArrayDataset) else requested
+    """DataLoader workers decode image files; in-memory arrays and file indices are faster in the main process."""
+    return requested if isinstance(dataset, ImageFolderDataset) else 0
 
 
 def synthetic_arrays(num_classes: int, per_class: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -88,8 +88,8 @@ class BaseMethod(L.LightningModule):
         return loss, acc
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        # Offline training: [indexes, uint8 images, targets] -> [indexes, [view1, view2], targets], augmented
-        # on the device. Online mode augments inside its step (fresh views for each of the N steps).
+        # Offline training: [indexes, uint8 images (file indices with DALI), targets] -> [indexes, [view1, view2],
+        # targets], augmented on the device. Online mode augments inside its step (fresh views for each of N steps).
         if self.trainer is not None and self.trainer.training and self.online_learner is None:
             indexes, images, targets = batch
             return [indexes, self.augment(images), targets]
