@@ -22,7 +22,8 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        "dali": ["nvidia-dali-cuda120"],
-        "dev": ["pytest>=7", "ruff>=0.6"],
+        # DALI runs its CPU pipelines without a GPU too; wheels exist for Linux only.
+        "dali": ["nvidia-dali-cuda120>=1.30; platform_system == 'Linux'"],
+        "dev": ["pytest>=7", "ruff>=0.6", "nvidia-dali-cuda120>=1.30; platform_system == 'Linux'"],
     },
 )

@@ -1,0 +1,425 @@
+"""Throughput of the online training path on this machine, measured in one run (not a test).
+
+    python benchmarks/throughput.py [--width 0.25] [--steps 10] [--batches 5] [--out benchmarks/RESULTS.md]
+
+Reports, on the same ResNet18 (Barlow Twins) and the same real CIFAR-100 images (the shared npz, or the embedded
+subset without it):
+ 1. data loading + augmentation alone, images/s (two views each) for a step's 384 candidates: per-image PIL
+    (torchvision) vs batched tensor ops (kornia), from decoded arrays and from JPEG files; JPEG files through our
+    torch ImageFolder path vs the DALI CPU pipeline; the same at ImageNet size (256 px JPEGs, 224 crops);
+ 2. the online step without RALS (stream 128 + memory 128, trains 256) and 3. with RALS (stream 128 + memory 256,
+    scores 384 with the current model and the anchor, trains 256), through Lightning (``run_pretrain``);
+ 4. a bare PyTorch loop doing the no-RALS math (same model, memory, SLCLRS, augmentation) without Lightning;
+ 5. fp32 vs bf16-mixed + channels_last, and the glibc malloc settings on vs off.
+Then the ratios: RALS / no-RALS step time (theory about 2.0), data share of the step (augmentation + batch fetch,
+goal <= 10%), Lightning overhead vs the bare loop (goal <= 5%).
+
+Every measurement runs in its own subprocess, one at a time (two torch processes on 2 cores slow each other
+several-fold), so that the malloc settings can differ between them. The first two stream batches of a run are
+not timed (the memory is still filling, and RALS trains on all candidates until there are more than k), nor is the
+last (the task end saves a checkpoint); the stream is one task (``data.num_tasks=2``, task 2 streamed).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from solo_ossl.utils.precision import cpu_has_native_bf16  # noqa: E402
+
+SHARED_NPZ = ROOT.parent / "shared" / "datasets" / "cifar100" / "cifar100_uint8.npz"
+MALLOC = {"MALLOC_MMAP_THRESHOLD_": "2147483647", "MALLOC_TRIM_THRESHOLD_": "2147483647"}
+CANDIDATES = 384  # stream 128 + memory 256: what a RALS step augments
+
+
+# ---- data ---------------------------------------------------------------------------------------------------
+def load_arrays(npz: str) -> tuple[np.ndarray, np.ndarray]:
+    path = Path(npz) if npz else (SHARED_NPZ if SHARED_NPZ.is_file() else None)
+    if path is None:
+        from solo_ossl.data.datasets import EMBEDDED_PATH
+
+        path = EMBEDDED_PATH
+    with np.load(path) as f:
+        return f["x_train"], f["y_train"]
+
+
+def write_jpeg_tree(root: Path, images: np.ndarray, labels: np.ndarray, size: int | None = None) -> Path:
+    """``root/train/c<label>/<i>.jpg`` (and a small val/ split), quality 90; upscaled to ``size`` if given."""
+    from PIL import Image
+
+    for split, keep in (("train", slice(None)), ("val", slice(0, 2))):
+        for label in np.unique(labels):
+            folder = root / split / f"c{label:03d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in np.flatnonzero(labels == label)[keep]:
+                img = Image.fromarray(images[i])
+                if size:
+                    img = img.resize((size, size), Image.BICUBIC)
+                img.save(folder / f"{i}.jpg", quality=90)
+    return root
+
+
+def per_image_recipe(crop_size: int, mean, std, view_cfg):
+    """The classic torchvision per-image pipeline of one view (PIL in, normalized tensor out)."""
+    from torchvision.transforms import v2
+
+    blur = max(3, int(0.1 * crop_size)) | 1
+    return v2.Compose(
+        [
+            v2.RandomResizedCrop(crop_size, scale=(view_cfg.crop_min_scale, view_cfg.crop_max_scale)),
+            v2.RandomApply(
+                [v2.ColorJitter(view_cfg.brightness, view_cfg.contrast, view_cfg.saturation, view_cfg.hue)],
+                p=view_cfg.color_jitter_prob,
+            ),
+            v2.RandomGrayscale(view_cfg.gray_scale_prob),
+            v2.RandomApply([v2.GaussianBlur(blur, (0.1, 2.0))], p=view_cfg.gaussian_prob),
+            v2.RandomSolarize(128, p=view_cfg.solarization_prob),
+            v2.RandomHorizontalFlip(view_cfg.horizontal_flip_prob),
+            v2.PILToTensor(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean, std),
+        ]
+    )
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up (pipeline build, kernel selection)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+def part_data(args) -> dict:
+    """Images/s (two augmented views each) of every way to produce a step's candidates."""
+    from omegaconf import OmegaConf
+    from PIL import Image
+
+    from solo_ossl.args.schema import DataConfig
+    from solo_ossl.data import ImageFolderDataset, MultiViewAugment
+    from solo_ossl.data.dali import DaliTransform, dali_available, file_index_dataset
+    from solo_ossl.data.datasets import CIFAR100_STATS, IMAGENET_STATS
+
+    views_cfg = OmegaConf.structured(DataConfig()).augmentations
+    x, y = load_arrays(args.npz)
+    x, y = x[:CANDIDATES], y[:CANDIDATES]
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for scale, jpeg_size, crop, n, stats in (
+            ("cifar", None, 32, CANDIDATES, CIFAR100_STATS),
+            ("imagenet", 256, 224, 128, IMAGENET_STATS),
+        ):
+            tree = write_jpeg_tree(Path(tmp) / scale, x[:n], y[:n], jpeg_size)
+            folder = ImageFolderDataset(tree / "train", load_size=jpeg_size or 32)
+            indices = torch.arange(len(folder))
+            recipes = [per_image_recipe(crop, *stats, v) for v in views_cfg]
+            batched = MultiViewAugment(views_cfg, crop, *stats)
+            decoded = folder.load(indices)  # uint8 [n, 3, S, S]
+            arrays = [np.ascontiguousarray(img.permute(1, 2, 0).numpy()) for img in decoded]
+
+            def pil_from_arrays(arrays=arrays, recipes=recipes):
+                for a in arrays:
+                    img = Image.fromarray(a)
+                    [r(img) for r in recipes]
+
+            def pil_from_jpeg(folder=folder, recipes=recipes):
+                for f in folder.files:
+                    with Image.open(f) as img:
+                        img = img.convert("RGB")
+                        [r(img) for r in recipes]
+
+            ways = {
+                "per-image PIL, decoded arrays": pil_from_arrays,
+                "batched kornia, decoded arrays": lambda b=batched, d=decoded: b(d),
+                "per-image PIL, JPEG files": pil_from_jpeg,
+                "torch ImageFolder (PIL decode) + batched kornia": lambda b=batched, f=folder, i=indices: b(f.load(i)),
+            }
+            if dali_available():
+                dali = DaliTransform(
+                    file_index_dataset(folder),
+                    "multiview",
+                    dict(view_cfgs=list(views_cfg), crop_size=crop, mean=stats[0], std=stats[1]),
+                    num_threads=2,
+                )
+                ways["DALI CPU pipeline, JPEG files"] = lambda d=dali, i=indices: d(i)
+            for way, fn in ways.items():
+                seconds = timed(fn, args.repeats)
+                results[f"{scale}: {way}"] = n / seconds
+                print(f"  {scale} {way}: {n / seconds:.0f} img/s", flush=True)
+    return results
+
+
+# ---- online steps ---------------------------------------------------------------------------------------------
+def stream_per_class(args, num_classes: int) -> int:
+    """Images per class such that the stream (task 2 of 2, half the classes) has about ``args.batches`` batches.
+    One streamed task: a task end (which saves a checkpoint) falls only on the last batch, which is not timed."""
+    return -(-args.batches * 128 // (num_classes // 2))
+
+
+def step_config(args, rals: bool, precision: str, out_dir: str, loader: str = "torch", tree: str = ""):
+    from solo_ossl.args import load_config
+
+    per_class = stream_per_class(args, 100)
+    data = ["++data.dataset=npz", f"++data.data_dir={args.npz or SHARED_NPZ}"]
+    if not (args.npz or SHARED_NPZ.is_file()):
+        data, per_class = ["++data.dataset=embedded"], stream_per_class(args, 20)
+    if loader == "dali":
+        data = ["++data.dataset=imagefolder", f"++data.data_dir={tree}", "++data.loader=dali"]
+        data += ["++data.dali_device=cpu", "++data.load_size=32", "++data.num_workers=2"]
+    return load_config(
+        [
+            "--config-name",
+            "online/cifar100/barlow_rals" if rals else "online/cifar100/barlow",
+            *data,
+            f"++data.train_per_class={per_class if loader == 'torch' else 0}",
+            "++data.num_tasks=2",
+            f"++backbone.width={args.width}",
+            f"++online.steps_per_batch={args.steps}",
+            f"++precision={precision}",
+            f"++output_dir={out_dir}",
+            "++progress_bar=false",
+            "++online.checkpoint_every=1000",
+        ]
+    )
+
+
+class StepTimer:
+    """Wall time per stream batch (from one batch's end to the next: fetch + transfer + hooks + step + logging)
+    and the time spent in the method's augmentation (views of stream + memory, N times per batch)."""
+
+    def __init__(self) -> None:
+        from lightning.pytorch.callbacks import Callback
+
+        timer = self
+
+        class _Callback(Callback):
+            def on_train_start(self, trainer, pl_module):
+                pl_module.augment.register_forward_pre_hook(lambda *_: timer._start_augment())
+                pl_module.augment.register_forward_hook(lambda *_: timer._stop_augment())
+                timer.last_end = time.perf_counter()
+
+            def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+                timer.fetch.append(time.perf_counter() - timer.last_end)
+
+            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+                now = time.perf_counter()
+                timer.wall.append(now - timer.last_end)
+                timer.augment.append(timer.augment_running)
+                timer.augment_running, timer.last_end = 0.0, now
+
+        self.callback = _Callback()
+        self.wall, self.fetch, self.augment = [], [], []
+        self.augment_running, self.last_end, self._t = 0.0, 0.0, 0.0
+
+    def _start_augment(self) -> None:
+        self._t = time.perf_counter()
+
+    def _stop_augment(self) -> None:
+        self.augment_running += time.perf_counter() - self._t
+
+    def summary(self, steps: int) -> dict:
+        wall, fetch, augment = (np.array(timed_batches(v)) for v in (self.wall, self.fetch, self.augment))
+        return {
+            "s_per_step": float(wall.mean() / steps),
+            "data_share": float((fetch + augment).sum() / wall.sum()),
+            "batches_timed": len(wall),
+        }
+
+
+def part_step(args) -> dict:
+    from solo_ossl.pretrain import run_pretrain
+
+    timer = StepTimer()
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = ""
+        if args.loader == "dali":
+            x, y = load_arrays(args.npz)
+            per_class = stream_per_class(args, 100)
+            keep = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in np.unique(y)])
+            tree = str(write_jpeg_tree(Path(tmp) / "tree", x[keep], y[keep]))
+        run_pretrain(step_config(args, args.rals, args.precision, tmp, args.loader, tree), [timer.callback])
+    return timer.summary(args.steps)
+
+
+def part_bare(args) -> dict:
+    """The no-RALS online step written as a plain PyTorch loop: no Trainer, hooks, logging or step CSV."""
+    from solo_ossl.data import build_datasets, class_order, split_tasks
+    from solo_ossl.methods import METHODS
+    from solo_ossl.online.memory import ReplayMemory
+    from solo_ossl.online.slclrs import slclrs
+    from solo_ossl.online.step import memory_batch_size
+    from solo_ossl.online.stream import StreamBatchSampler, stream_order
+    from solo_ossl.utils.precision import resolve_precision
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = step_config(args, False, args.precision, tmp)
+    torch.manual_seed(cfg.seed)
+    splits = build_datasets(cfg.data, cfg.seed)
+    tasks = split_tasks(class_order(splits.num_classes, cfg.data.class_order_seed), cfg.data.num_tasks)
+    order = stream_order(splits.train.targets, tasks, list(range(2, cfg.data.num_tasks + 1)), cfg.seed)
+    model = METHODS[cfg.method.name](cfg, splits.num_classes, splits.mean, splits.std).train()
+    optimizer = model.build_optimizer()
+    online = cfg.online
+    max_lrs = [
+        cfg.optimizer.classifier_lr if g.get("name") == "classifier" else online.max_lr for g in optimizer.param_groups
+    ]
+    memory = ReplayMemory(online.memory.capacity, online.memory.policy, online.memory.seed)
+    bf16 = resolve_precision(args.precision) == "bf16-mixed"
+    wall, last = [], time.perf_counter()
+    for batch in StreamBatchSampler(order, online.stream_batch_size):
+        x, y = splits.train.images[batch], splits.train.targets[batch]
+        schedule = slclrs(
+            optimizer,
+            online.steps_per_batch,
+            max_lrs,
+            pct_start=online.pct_start,
+            div_factor=online.div_factor,
+            final_div_factor=online.final_div_factor,
+            base_momentum=online.base_momentum,
+            max_momentum=online.max_momentum,
+        )
+        for _ in range(online.steps_per_batch):
+            memory_x, memory_y = memory.sample(memory_batch_size(online))
+            candidates = torch.cat([x, memory_x]) if len(memory_x) else x
+            targets = torch.cat([y, memory_y]) if len(memory_x) else y
+            v1, v2 = model.augment(candidates)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out1, out2 = model(v1), model(v2)
+                loss = model.ssl_loss(out1["z"], out2["z"])
+                class_loss, _ = model.classifier_loss([out1["feats"], out2["feats"]], targets)
+            optimizer.zero_grad()
+            (loss + class_loss).backward()
+            optimizer.step()
+            schedule.step()
+            loss.item()
+        memory.add(x, y)
+        now = time.perf_counter()
+        wall.append(now - last)
+        last = now
+    kept = timed_batches(wall)
+    return {"s_per_step": float(np.mean(kept) / online.steps_per_batch), "batches_timed": len(kept)}
+
+
+def timed_batches(values: list) -> list:
+    """Drop the first two stream batches (memory filling) and the last (task end: checkpoint save)."""
+    return values[2:-1]
+
+
+PARTS = {"data": part_data, "step": part_step, "bare": part_bare}
+
+
+# ---- driver ---------------------------------------------------------------------------------------------------
+def run_part(args, part: str, malloc: bool = True, **options) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in MALLOC}
+    if malloc:
+        env.update(MALLOC)
+    cmd = [sys.executable, __file__, "--part", part, "--width", str(args.width), "--steps", str(args.steps)]
+    cmd += ["--batches", str(args.batches), "--repeats", str(args.repeats)] + (["--npz", args.npz] if args.npz else [])
+    for key, value in options.items():
+        cmd += [f"--{key}", str(value)] if not isinstance(value, bool) else ([f"--{key}"] if value else [])
+    print(f"> {part} {options} malloc={'on' if malloc else 'off'}", flush=True)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        sys.exit(f"part {part} {options} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    result = json.loads(lines[-1][len("RESULT ") :])
+    print(f"  {result}", flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument(
+        "--batches", type=int, default=6, help="stream batches per run (the first two and the last are not timed)"
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--npz", default="", help="dataset .npz (default: the shared CIFAR-100, else embedded)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"))
+    parser.add_argument("--part", choices=sorted(PARTS), help=argparse.SUPPRESS)
+    parser.add_argument("--rals", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--precision", default="32", help=argparse.SUPPRESS)
+    parser.add_argument("--loader", default="torch", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.part:
+        torch.set_num_threads(os.cpu_count() or 1)
+        print("RESULT " + json.dumps(PARTS[args.part](args)), flush=True)
+        return
+    started = time.perf_counter()
+    data = run_part(args, "data")
+    steps = {}
+    for precision in ("32", "bf16-mixed"):
+        for rals in (False, True):
+            steps[(precision, rals)] = run_part(args, "step", rals=rals, precision=precision)
+        steps[(precision, "bare")] = run_part(args, "bare", precision=precision)
+    default = "bf16-mixed" if cpu_has_native_bf16() else "32"
+    steps[(default, "malloc off")] = run_part(args, "step", malloc=False, precision=default)
+    steps[(default, "dali")] = run_part(args, "step", precision=default, loader="dali")
+    minutes = (time.perf_counter() - started) / 60
+    report = format_report(args, data, steps, default, minutes)
+    print(report)
+    with open(args.out, "a") as f:
+        f.write(report)
+
+
+def format_report(args, data: dict, steps: dict, default: str, minutes: float) -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    source = args.npz or (SHARED_NPZ.name if SHARED_NPZ.is_file() else "embedded subset")
+    name = {"32": "fp32", "bf16-mixed": "bf16 + channels_last"}
+    lines = [
+        f"\n## Throughput: data, online step, Lightning vs bare loop, precision, malloc — {datetime.date.today()}",
+        f"Machine: {cpu}, {platform.machine()}, {os.cpu_count()} cores, native bf16: {cpu_has_native_bf16()}, no GPU. "
+        f"Command: `python benchmarks/throughput.py --width {args.width} --steps {args.steps} --batches "
+        f"{args.batches}` ({minutes:.0f} min). ResNet18 width {args.width}, Barlow Twins, 32 px crops, real "
+        f"CIFAR-100 images ({source}), N = {args.steps} steps per stream batch, stream batches 3 to "
+        f"{args.batches - 1} of {args.batches} timed; DALI as CPU pipelines.",
+        "",
+        "### 1. Data loading + augmentation alone (two views per image)",
+        "",
+        "| source | images/s |",
+        "|---|---|",
+        *(f"| {way} | {rate:.0f} |" for way, rate in data.items()),
+        "",
+        "### 2-5. Online step (seconds per optimizer step; the batch's fetch, hooks and logging included)",
+        "",
+        "| precision | no RALS (trains 256) | RALS (scores 384, trains 256) | RALS / no RALS | bare loop, no RALS "
+        "| Lightning overhead | data share, no RALS | data share, RALS |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for precision in ("32", "bf16-mixed"):
+        plain, rals, bare = steps[(precision, False)], steps[(precision, True)], steps[(precision, "bare")]
+        lines.append(
+            f"| {name[precision]} | {plain['s_per_step']:.3f} | {rals['s_per_step']:.3f} | "
+            f"{rals['s_per_step'] / plain['s_per_step']:.2f} | {bare['s_per_step']:.3f} | "
+            f"{100 * (plain['s_per_step'] / bare['s_per_step'] - 1):+.1f}% | {100 * plain['data_share']:.1f}% | "
+            f"{100 * rals['data_share']:.1f}% |"
+        )
+    fp32, fast = steps[("32", False)]["s_per_step"], steps[("bf16-mixed", False)]["s_per_step"]
+    off, dali = steps[(default, "malloc off")], steps[(default, "dali")]
+    on = steps[(default, False)]["s_per_step"]
+    lines += [
+        "",
+        f"- fp32 / (bf16 + channels_last) step time, no RALS: {fp32 / fast:.2f}",
+        f"- glibc malloc settings off / on, {name[default]}, no RALS: {off['s_per_step']:.3f} / {on:.3f} s = "
+        f"{off['s_per_step'] / on:.2f}",
+        f"- the same step fed by the DALI CPU pipeline from JPEG files ({name[default]}, no RALS): "
+        f"{dali['s_per_step']:.3f} s/step, data share {100 * dali['data_share']:.1f}%",
+        "",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
