@@ -40,6 +40,11 @@ def require_dali() -> None:
         raise SoloOsslError(f"data.loader=dali needs NVIDIA DALI: {INSTALL_HINT}, or set ++data.loader=torch")
 
 
+def default_loader() -> str:
+    """``dali`` where it pays (CUDA and DALI present), else ``torch``: what the ImageNet-100 scripts pass."""
+    return "dali" if torch.cuda.is_available() and dali_available() else "torch"
+
+
 def resolve_dali_device(requested: str) -> str:
     """``gpu`` or ``cpu`` for ``data.dali_device`` = auto | gpu | cpu."""
     if requested not in ("auto", "gpu", "cpu"):

@@ -3,4 +3,5 @@
 set -euo pipefail
 export MALLOC_MMAP_THRESHOLD_=2147483647 MALLOC_TRIM_THRESHOLD_=2147483647
 CKPT=$1; shift
-python main_linear.py --config-name linear/imagenet100 ++pretrained_ckpt="$CKPT" "$@"
+. "$(dirname "$0")/../../loader.sh"
+python main_linear.py --config-name linear/imagenet100 "$LOADER_ARGS" ++pretrained_ckpt="$CKPT" "$@"

@@ -3,4 +3,5 @@
 # ImageNet-100: a folder tree with train/<class> and val/<class> under data.data_dir.
 set -euo pipefail
 export MALLOC_MMAP_THRESHOLD_=2147483647 MALLOC_TRIM_THRESHOLD_=2147483647
-python main_pretrain.py --config-name pretrain/imagenet100/barlow "$@"
+. "$(dirname "$0")/../../loader.sh"
+python main_pretrain.py --config-name pretrain/imagenet100/barlow "$LOADER_ARGS" "$@"
