@@ -228,7 +228,10 @@ class DaliTransform(nn.Module):
         from nvidia.dali.plugin.pytorch import feed_ndarray
 
         if self._pipeline is None:
-            self._pipeline = self._build(device.index if device.type == "cuda" else None)
+            cuda_index = None
+            if device.type == "cuda":
+                cuda_index = device.index if device.index is not None else torch.cuda.current_device()
+            self._pipeline = self._build(cuda_index)
         self._pipeline.feed_input("encoded", self.dataset.read(indices))
         try:
             outputs = self._pipeline.run()
