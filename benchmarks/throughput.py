@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import Callback
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -74,7 +75,9 @@ def per_image_recipe(crop_size: int, mean, std, view_cfg):
     """The classic torchvision per-image pipeline of one view (PIL in, normalized tensor out)."""
     from torchvision.transforms import v2
 
-    blur = max(3, int(0.1 * crop_size)) | 1
+    from solo_ossl.data.augment import _blur_kernel
+
+    blur = _blur_kernel(crop_size)
     return v2.Compose(
         [
             v2.RandomResizedCrop(crop_size, scale=(view_cfg.crop_min_scale, view_cfg.crop_max_scale)),
@@ -194,39 +197,30 @@ def step_config(args, rals: bool, precision: str, out_dir: str, loader: str = "t
     )
 
 
-class StepTimer:
+class StepTimer(Callback):
     """Wall time per stream batch (from one batch's end to the next: fetch + transfer + hooks + step + logging)
     and the time spent in the method's augmentation (views of stream + memory, N times per batch)."""
 
     def __init__(self) -> None:
-        from lightning.pytorch.callbacks import Callback
-
-        timer = self
-
-        class _Callback(Callback):
-            def on_train_start(self, trainer, pl_module):
-                pl_module.augment.register_forward_pre_hook(lambda *_: timer._start_augment())
-                pl_module.augment.register_forward_hook(lambda *_: timer._stop_augment())
-                timer.last_end = time.perf_counter()
-
-            def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-                timer.fetch.append(time.perf_counter() - timer.last_end)
-
-            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-                now = time.perf_counter()
-                timer.wall.append(now - timer.last_end)
-                timer.augment.append(timer.augment_running)
-                timer.augment_running, timer.last_end = 0.0, now
-
-        self.callback = _Callback()
         self.wall, self.fetch, self.augment = [], [], []
-        self.augment_running, self.last_end, self._t = 0.0, 0.0, 0.0
+        self.augment_running, self.last_end, self.augment_start = 0.0, 0.0, 0.0
 
-    def _start_augment(self) -> None:
-        self._t = time.perf_counter()
+    def on_train_start(self, trainer, pl_module):
+        pl_module.augment.register_forward_pre_hook(lambda *_: setattr(self, "augment_start", time.perf_counter()))
+        pl_module.augment.register_forward_hook(lambda *_: self._stop_augment())
+        self.last_end = time.perf_counter()
 
     def _stop_augment(self) -> None:
-        self.augment_running += time.perf_counter() - self._t
+        self.augment_running += time.perf_counter() - self.augment_start
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.fetch.append(time.perf_counter() - self.last_end)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        now = time.perf_counter()
+        self.wall.append(now - self.last_end)
+        self.augment.append(self.augment_running)
+        self.augment_running, self.last_end = 0.0, now
 
     def summary(self, steps: int) -> dict:
         wall, fetch, augment = (np.array(timed_batches(v)) for v in (self.wall, self.fetch, self.augment))
@@ -248,7 +242,7 @@ def part_step(args) -> dict:
             per_class = stream_per_class(args, 100)
             keep = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in np.unique(y)])
             tree = str(write_jpeg_tree(Path(tmp) / "tree", x[keep], y[keep]))
-        run_pretrain(step_config(args, args.rals, args.precision, tmp, args.loader, tree), [timer.callback])
+        run_pretrain(step_config(args, args.rals, args.precision, tmp, args.loader, tree), [timer])
     return timer.summary(args.steps)
 
 
@@ -256,8 +250,6 @@ def part_bare(args) -> dict:
     """The no-RALS online step written as a plain PyTorch loop: no Trainer, hooks, logging or step CSV."""
     from solo_ossl.data import build_datasets, class_order, split_tasks
     from solo_ossl.methods import METHODS
-    from solo_ossl.online.memory import ReplayMemory
-    from solo_ossl.online.slclrs import slclrs
     from solo_ossl.online.step import memory_batch_size
     from solo_ossl.online.stream import StreamBatchSampler, stream_order
     from solo_ossl.utils.precision import resolve_precision
@@ -271,24 +263,12 @@ def part_bare(args) -> dict:
     model = METHODS[cfg.method.name](cfg, splits.num_classes, splits.mean, splits.std).train()
     optimizer = model.build_optimizer()
     online = cfg.online
-    max_lrs = [
-        cfg.optimizer.classifier_lr if g.get("name") == "classifier" else online.max_lr for g in optimizer.param_groups
-    ]
-    memory = ReplayMemory(online.memory.capacity, online.memory.policy, online.memory.seed)
+    memory = model.online_learner.memory  # same capacity, policy and seed as the Lightning run
     bf16 = resolve_precision(args.precision) == "bf16-mixed"
     wall, last = [], time.perf_counter()
     for batch in StreamBatchSampler(order, online.stream_batch_size):
         x, y = splits.train.images[batch], splits.train.targets[batch]
-        schedule = slclrs(
-            optimizer,
-            online.steps_per_batch,
-            max_lrs,
-            pct_start=online.pct_start,
-            div_factor=online.div_factor,
-            final_div_factor=online.final_div_factor,
-            base_momentum=online.base_momentum,
-            max_momentum=online.max_momentum,
-        )
+        schedule = model.online_learner.stream_batch_schedule(optimizer)
         for _ in range(online.steps_per_batch):
             memory_x, memory_y = memory.sample(memory_batch_size(online))
             candidates = torch.cat([x, memory_x]) if len(memory_x) else x

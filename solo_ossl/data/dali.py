@@ -204,8 +204,12 @@ class DaliTransform(nn.Module):
         self.device, self.num_threads, self.max_batch_size, self.seed = device, num_threads, max_batch_size, seed
         self._pipeline = None
 
-    def _build(self, device_index: int | None):
+    def _build(self, device: torch.device):
         from nvidia.dali.pipeline import pipeline_def
+
+        device_id = None
+        if self.device == "gpu":
+            device_id = device.index if device.index is not None else torch.cuda.current_device()
 
         # Conditionals let a sample skip an op it does not draw (blur, solarization) instead of computing it.
         graph = pipeline_def(enable_conditionals=True)(_graph)
@@ -215,7 +219,7 @@ class DaliTransform(nn.Module):
             self.device,
             batch_size=self.max_batch_size,
             num_threads=self.num_threads,
-            device_id=device_index if self.device == "gpu" else None,
+            device_id=device_id,
             seed=self.seed,
             exec_pipelined=False,
             exec_async=False,
@@ -228,10 +232,7 @@ class DaliTransform(nn.Module):
         from nvidia.dali.plugin.pytorch import feed_ndarray
 
         if self._pipeline is None:
-            cuda_index = None
-            if device.type == "cuda":
-                cuda_index = device.index if device.index is not None else torch.cuda.current_device()
-            self._pipeline = self._build(cuda_index)
+            self._pipeline = self._build(device)
         self._pipeline.feed_input("encoded", self.dataset.read(indices))
         try:
             outputs = self._pipeline.run()

@@ -143,6 +143,19 @@ class OnlineLearner:
             for g in optimizer.param_groups
         ]
 
+    def stream_batch_schedule(self, optimizer: torch.optim.Optimizer):
+        """SLCLRS: a fresh one-cycle lr/momentum schedule over this stream batch's N steps."""
+        return slclrs(
+            optimizer,
+            self.cfg.steps_per_batch,
+            self._max_lrs(optimizer),
+            pct_start=self.cfg.pct_start,
+            div_factor=self.cfg.div_factor,
+            final_div_factor=self.cfg.final_div_factor,
+            base_momentum=self.cfg.base_momentum,
+            max_momentum=self.cfg.max_momentum,
+        )
+
     def _memory_batch(self, device) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.memory.sample(memory_batch_size(self.cfg))
         if self.cfg.rals.enabled:  # whole groups only
@@ -159,16 +172,7 @@ class OnlineLearner:
         m = self.method
         indexes, stream_x, stream_y = batch
         optimizer = m.optimizers()
-        schedule = slclrs(
-            optimizer.optimizer,
-            self.cfg.steps_per_batch,
-            self._max_lrs(optimizer.optimizer),
-            pct_start=self.cfg.pct_start,
-            div_factor=self.cfg.div_factor,
-            final_div_factor=self.cfg.final_div_factor,
-            base_momentum=self.cfg.base_momentum,
-            max_momentum=self.cfg.max_momentum,
-        )
+        schedule = self.stream_batch_schedule(optimizer.optimizer)
         if self.cfg.rals.enabled:
             if self.anchor is None:
                 self.anchor = FrozenCopy(m.backbone, m.projector)
