@@ -61,7 +61,7 @@ def _train(config_name: str, overrides: list[str]) -> tuple[Path, int, int]:
     return final, counter.forward, counter.backward
 
 
-def _linear(ckpt: Path, dataset: str, out_dir: Path, overrides: list[str]) -> dict:
+def _linear(ckpt: Path, dataset: str, out_dir: Path, overrides: list[str], probe: str) -> dict:
     data_overrides = [o for o in overrides if o.lstrip("+").startswith(("data.", "precision"))]
     data_overrides = [o for o in data_overrides if "train_per_class" not in o and "tasks" not in o]
     cfg = load_linear_config(
@@ -69,7 +69,7 @@ def _linear(ckpt: Path, dataset: str, out_dir: Path, overrides: list[str]) -> di
             "--config-name",
             f"linear/{dataset}",
             f"++pretrained_ckpt={ckpt}",
-            "++mode=features",
+            f"++mode={probe}",
             f"++output_json={out_dir / 'linear.json'}",
             "++progress_bar=false",
             *data_overrides,
@@ -82,8 +82,16 @@ def run_strategy(strategy: str, steps: int, args, task1: Path, common: list[str]
     out = Path(args.output_dir) / f"{strategy}_{steps}"
     result_file = out / "result.json"
     if result_file.is_file():
-        print(f"[compare] {strategy} steps={steps}: done before, skipped")
-        return json.loads(result_file.read_text())
+        result = json.loads(result_file.read_text())
+        if result.get("probe", "features") == args.probe:
+            print(f"[compare] {strategy} steps={steps}: done before, skipped")
+            return result
+        # Trained before and probed another way: probe the same checkpoint again, without training.
+        linear = _linear(Path(result["checkpoint"]), args.dataset, out, common, args.probe)
+        result.update(top1=linear["top1"], top5=linear.get("top5"), probe=args.probe)
+        result_file.write_text(json.dumps(result, indent=2))
+        print(f"[compare] {strategy} steps={steps}: re-probed ({args.probe}), top-1 {result['top1']:.2f}%")
+        return result
     out.mkdir(parents=True, exist_ok=True)
     method = METHOD_FILES[args.method]
     base = [*common, f"++output_dir={out}", f"++pretrained_ckpt={task1}"]
@@ -117,12 +125,13 @@ def run_strategy(strategy: str, steps: int, args, task1: Path, common: list[str]
             config, [*base, f"++online.steps_per_batch={steps}", f"++online.pct_start={pct}", "++name=online"]
         )
     seconds = time.perf_counter() - start
-    linear = _linear(final, args.dataset, out, common)
+    linear = _linear(final, args.dataset, out, common, args.probe)
     result = {
         "strategy": strategy,
         "steps": steps,
         "top1": linear["top1"],
         "top5": linear.get("top5"),
+        "probe": args.probe,
         "train_seconds": round(seconds, 1),
         "images_forward": int(fwd),
         "images_backward": int(bwd),
@@ -138,7 +147,17 @@ def _count(n: int) -> str:
 
 
 def write_reports(results: list[dict], output_dir: Path, title: str) -> None:
-    fields = ["strategy", "steps", "top1", "top5", "train_seconds", "images_forward", "images_backward", "checkpoint"]
+    fields = [
+        "strategy",
+        "steps",
+        "top1",
+        "top5",
+        "probe",
+        "train_seconds",
+        "images_forward",
+        "images_backward",
+        "checkpoint",
+    ]
     with (output_dir / "results.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
@@ -194,6 +213,12 @@ def compare(argv: list[str]) -> list[dict]:
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     parser.add_argument("--scale", choices=["paper", "cpu"], default="paper")
     parser.add_argument("--task1-epochs", type=int, default=None, help="default: the config's (cpu scale: 30)")
+    parser.add_argument(
+        "--probe",
+        choices=["features", "augmented"],
+        default="features",
+        help="linear probe: features (fast approximation, default) or augmented (CaSSLe's protocol)",
+    )
     parser.add_argument("--output-dir", default=None)
     args, overrides = parser.parse_known_args(argv)
     bad = [o for o in overrides if "=" not in o]

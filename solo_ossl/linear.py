@@ -67,14 +67,27 @@ def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) 
     return out
 
 
+def linear_schedule(
+    optimizer: torch.optim.Optimizer, cfg: DictConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step lr schedule of the linear layer. ``step``: CaSSLe's protocol, lr x0.1 at the epochs in
+    ``lr_decay_steps`` (60 and 80 of 100; cassle/bash_files/linear/imagenet-100/class/barlow_linear.sh);
+    ``cosine``: cosine decay to 0 over the run."""
+    if cfg.scheduler == "step":
+        milestones = [epoch * steps_per_epoch for epoch in cfg.lr_decay_steps]
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.max_epochs * steps_per_epoch)
+    raise SoloOsslError(f"unknown linear scheduler '{cfg.scheduler}' (choose step or cosine)")
+
+
 def train_linear_on_features(train_x, train_y, num_classes: int, cfg: DictConfig) -> nn.Linear:
-    """SGD with momentum and a cosine schedule on fixed features."""
+    """SGD with momentum and ``linear_schedule`` on fixed features."""
     generator = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     head = nn.Linear(train_x.size(1), num_classes)
     optimizer = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(train_x) / cfg.batch_size)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.max_epochs * steps_per_epoch)
+    scheduler = linear_schedule(optimizer, cfg, math.ceil(len(train_x) / cfg.batch_size))
     loader = DataLoader(TensorDataset(train_x, train_y), batch_size=cfg.batch_size, shuffle=True, generator=generator)
     for _ in range(cfg.max_epochs):
         for x, y in loader:
@@ -115,7 +128,8 @@ class LinearProbe(L.LightningModule):
     def configure_optimizers(self):
         c = self.cfg
         opt = torch.optim.SGD(self.classifier.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(self.trainer.estimated_stepping_batches))
+        steps_per_epoch = max(1, int(self.trainer.estimated_stepping_batches) // max(1, self.trainer.max_epochs))
+        sched = linear_schedule(opt, c, steps_per_epoch)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 

@@ -2,6 +2,7 @@ import pytest
 import torch
 import torchvision
 
+from solo_ossl.args.schema import LinearConfig
 from solo_ossl.backbones import resnet18
 from solo_ossl.data.datasets import synthetic_arrays
 from solo_ossl.linear import run_linear, topk_accuracy, train_linear_on_features
@@ -71,9 +72,7 @@ def test_linear_probe_on_separable_features_beats_chance():
     centers = torch.randn(10, 32, generator=g) * 3
     labels = torch.arange(10).repeat_interleave(60)
     feats = centers[labels] + torch.randn(600, 32, generator=g)
-    cfg = OmegaConf.create(
-        {"seed": 0, "lr": 0.1, "momentum": 0.9, "weight_decay": 0.0, "batch_size": 64, "max_epochs": 20}
-    )
+    cfg = OmegaConf.structured(LinearConfig(seed=0, batch_size=64, max_epochs=20))
     head = train_linear_on_features(feats[::2], labels[::2], 10, cfg)
     acc = topk_accuracy(head(feats[1::2]), labels[1::2], 10)
     assert acc["top1"] > 90  # chance is 10%

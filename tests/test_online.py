@@ -62,10 +62,17 @@ def test_rals_trains_on_k_and_anchor_is_fixed_within_a_stream_batch(tiny_config,
         stream_seen.setdefault(self.position, set()).update(stored.tolist())
         return original_sample(self, device)
 
+    start_sums = {}
+
+    class BatchStart(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            learner = pl_module.online_learner
+            start_sums[learner.position] = sum(p.double().sum().item() for p in pl_module.backbone.parameters())
+
     monkeypatch.setattr(OnlineLearner, "_select", select)
     monkeypatch.setattr(OnlineLearner, "_memory_batch", memory_batch)
     recorder = Recorder()
-    run_pretrain(cfg, [recorder])
+    run_pretrain(cfg, [recorder, BatchStart()])
     steps = list(csv_rows(tmp_path / cfg.name / "online_steps.csv"))
     # From the third batch on the memory (2 x 16 per step) is full enough: 16 + 32 candidates, k = 24 trained on.
     assert all(int(r["selected"]) == 24 for r in steps if int(r["stream_batch"]) >= 2)
@@ -73,10 +80,10 @@ def test_rals_trains_on_k_and_anchor_is_fixed_within_a_stream_batch(tiny_config,
     for position, anchor_sum, model_sum in records:
         by_batch.setdefault(position, []).append((anchor_sum, model_sum))
     anchors = [sums[0][0] for _, sums in sorted(by_batch.items())]
-    for sums in by_batch.values():
+    for position, sums in by_batch.items():
         assert len({a for a, _ in sums}) == 1  # anchor unchanged within the batch
-        assert sums[0][0] == pytest.approx(sums[0][1])  # anchor = model at the batch start
-        assert sums[-1][1] != pytest.approx(sums[0][0])  # while the model moved
+        assert sums[0][0] == pytest.approx(start_sums[position])  # anchor = model at the batch start
+        assert sums[-1][1] != pytest.approx(sums[0][0])  # while the model moved (scoring starts at step 1)
     assert len(set(anchors)) == len(anchors)  # refreshed at every batch
     # The memory never holds a sample of the stream batch being trained on.
     for position, batch_indexes in enumerate(recorder.indexes):

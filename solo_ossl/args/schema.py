@@ -67,7 +67,7 @@ class MethodConfig:
     proj_hidden_dim: int = 2048
     proj_output_dim: int = 2048
     temperature: float = 0.2  # simclr
-    lamb: float = 0.0051  # barlow_twins
+    lamb: float = 0.005  # barlow_twins (CaSSLe's default, cassle/methods/barlow_twins.py)
     scale_loss: float = 0.1  # barlow_twins
     # Samples scored together by RALS: null = method default (simclr 1, barlow_twins 16).
     group_size: int | None = None
@@ -89,7 +89,11 @@ class OptimizerConfig:
 @dataclass
 class SchedulerConfig:
     name: str = "warmup_cosine"  # warmup_cosine | none
+    # Linear warm-up of min(warmup_epochs, max_warmup_share x max_epochs) epochs: CaSSLe's 10 epochs for its
+    # 400-500 epoch runs (cassle/methods/base.py, LinearWarmupCosineAnnealingLR), at most a tenth of a short run
+    # (1 epoch of a 10-epoch CaSSLe task), so that every run ends annealed at min_lr.
     warmup_epochs: float = 10.0
+    max_warmup_share: float = 0.1
     warmup_start_factor: float = 0.01
     min_lr: float = 0.0
 
@@ -140,6 +144,9 @@ class CassleConfig:
     distill_lamb: float = 1.0
     proj_hidden_dim: int = 2048  # predictor hidden size
     temperature: float = 0.2  # SimCLR's contrastive distiller
+    # Barlow Twins' decorrelative distiller (cassle/distillers/decorrelative.py defaults).
+    barlow_lamb: float = 0.005
+    barlow_scale_loss: float = 0.1
 
 
 @dataclass
@@ -177,12 +184,17 @@ class LinearConfig:
     data: DataConfig = field(default_factory=DataConfig)
     # features: extract frozen features once, train the linear layer on them (fast on CPU);
     # augmented: solo-learn's standard protocol, random crops and flips every epoch through the frozen backbone.
+    # features is the documented fast approximation; augmented with the defaults below is CaSSLe's protocol:
+    # 100 epochs of SGD (lr 0.1, momentum 0.9, wd 0, batch 256), lr x0.1 at epochs 60 and 80, random resized crop
+    # and flip (cassle/bash_files/linear/imagenet-100/class/barlow_linear.sh, cassle/methods/linear.py).
     mode: str = "features"
     max_epochs: int = 100
     batch_size: int = 256
     lr: float = 0.1
     weight_decay: float = 0.0
     momentum: float = 0.9
+    scheduler: str = "step"  # step (CaSSLe) | cosine
+    lr_decay_steps: list[int] = field(default_factory=lambda: [60, 80])  # epochs, for scheduler=step
     precision: str = "auto"
     channels_last: bool = True
     accelerator: str = "auto"

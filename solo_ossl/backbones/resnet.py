@@ -1,4 +1,4 @@
-"""ResNet18 with a CIFAR stem (3x3 conv, no max-pool) or the ImageNet stem, and a width multiplier.
+"""ResNet18 with a CIFAR stem (3x3 conv, stride 1, padding 2, no max-pool) or the ImageNet stem, and a width multiplier.
 
 Parameter names follow torchvision's ``resnet18`` (``conv1``, ``bn1``, ``layer1.0.conv1`` ...) without ``fc``,
 so a torchvision state dict (its ``fc.*`` dropped) loads into the full-width ImageNet form.
@@ -37,7 +37,8 @@ class ResNet18(nn.Module):
             raise ValueError(f"backbone width must be positive, got {width}")
         planes = [max(1, round(64 * width * 2**i)) for i in range(4)]
         if cifar:
-            self.conv1 = nn.Conv2d(3, planes[0], 3, 1, 1, bias=False)
+            # padding 2, as solo-learn and CaSSLe build it (cassle/methods/base.py): 34x34 maps from 32x32 images.
+            self.conv1 = nn.Conv2d(3, planes[0], 3, 1, 2, bias=False)
             self.maxpool = nn.Identity()
         else:
             self.conv1 = nn.Conv2d(3, planes[0], 7, 2, 3, bias=False)

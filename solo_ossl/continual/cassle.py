@@ -1,8 +1,9 @@
 """CaSSLe (Fini et al., CVPR 2022) as a distillation wrapper around any method.
 
 A predictor maps the current projections to those of a frozen copy of the model taken at the start of the task;
-the loss is the method's own ``distill_loss`` (contrastive for SimCLR, Barlow Twins' for Barlow Twins), averaged
-over the views and weighted by ``distill_lamb``. The frozen copy normalizes with batch statistics, as CaSSLe's
+the loss is the method's own ``distill_loss`` over both views (CaSSLe's symmetric contrastive loss for SimCLR,
+Barlow Twins' loss per view for Barlow Twins), weighted by ``distill_lamb``. The predictor carries over from task to
+task: CaSSLe loads the whole previous-task state (cassle/main_pretrain.py, ``load_state_dict(strict=False)``). The frozen copy normalizes with batch statistics, as CaSSLe's
 frozen model (kept in train mode) does, and its running statistics are never updated.
 """
 
@@ -31,8 +32,6 @@ class Distiller(nn.Module):
             return self.frozen(x)
 
     def loss(self, method, views: list[torch.Tensor], projections: list[torch.Tensor]) -> torch.Tensor:
-        losses = [
-            method.distill_loss(self.predictor(z), self.frozen_projections(method._prepare(v)))
-            for v, z in zip(views, projections, strict=True)
-        ]
-        return self.lamb * sum(losses) / len(losses)
+        predictions = [self.predictor(z) for z in projections]
+        frozen = [self.frozen_projections(method._prepare(v)) for v in views]
+        return self.lamb * method.distill_loss(predictions, frozen)

@@ -41,7 +41,11 @@ class ViewAugment(nn.Module):
         blur = _blur_kernel(crop_size)
         self.ops = nn.Sequential(
             K.RandomResizedCrop((crop_size, crop_size), scale=(view_cfg.crop_min_scale, view_cfg.crop_max_scale)),
-            K.ColorJiggle(
+            # torchvision's ColorJitter semantics, as solo-learn and CaSSLe use (cassle/utils/pretrain_dataloader.py):
+            # brightness multiplies, contrast blends toward the image's mean grey. kornia's ColorJiggle (additive
+            # brightness, contrast without the mean) clipped 37% of real CIFAR pixels at SimCLR's strengths,
+            # against 11% for torchvision. Factors are per sample; the order of the four ops is drawn per batch.
+            K.ColorJitter(
                 view_cfg.brightness, view_cfg.contrast, view_cfg.saturation, view_cfg.hue, p=view_cfg.color_jitter_prob
             ),
             K.RandomGrayscale(p=view_cfg.gray_scale_prob),

@@ -31,6 +31,12 @@ class BarlowTwins(BaseMethod):
         m = self.cfg.method
         return barlow_loss_per_group(z1, z2, self.group_size, lamb=m.lamb, scale_loss=m.scale_loss)
 
-    def distill_loss(self, p: torch.Tensor, z_frozen: torch.Tensor) -> torch.Tensor:
-        m = self.cfg.method
-        return barlow_loss_func(p, z_frozen, lamb=m.lamb, scale_loss=m.scale_loss)
+    def distill_loss(self, predictions: list[torch.Tensor], frozen: list[torch.Tensor]) -> torch.Tensor:
+        # Mean over the views of Barlow Twins' loss between prediction and frozen projection, with CaSSLe's own
+        # lambda and scale (cassle/distillers/decorrelative.py: distill_barlow_lamb 5e-3, distill_scale_loss 0.1).
+        c = self.cfg.cassle
+        losses = [
+            barlow_loss_func(p, z, lamb=c.barlow_lamb, scale_loss=c.barlow_scale_loss)
+            for p, z in zip(predictions, frozen, strict=True)
+        ]
+        return sum(losses) / len(losses)

@@ -11,7 +11,7 @@ from torch import nn
 
 from solo_ossl.backbones import BACKBONES
 from solo_ossl.data.augment import EvalTransform, MultiViewAugment
-from solo_ossl.utils.checkpoint import backbone_state, load_into, read_checkpoint
+from solo_ossl.utils.checkpoint import backbone_state, load_into, read_checkpoint, submodule_state
 from solo_ossl.utils.errors import SoloOsslError, check_finite
 
 
@@ -20,6 +20,32 @@ def build_backbone(backbone_cfg, crop_size: int) -> nn.Module:
         raise SoloOsslError(f"unknown backbone.name '{backbone_cfg.name}' (available: {', '.join(BACKBONES)})")
     cifar = backbone_cfg.cifar if backbone_cfg.cifar is not None else crop_size <= 64
     return BACKBONES[backbone_cfg.name](cifar=cifar, width=backbone_cfg.width)
+
+
+def warmup_epochs_for(warmup_epochs: float, max_epochs: int, max_warmup_share: float) -> float:
+    """Linear warm-up length: CaSSLe's ``warmup_epochs`` (10, for 400-500 epoch runs), capped at a share of the
+    run so that short runs (10 or 20 epochs per task) warm up briefly and still end annealed."""
+    return min(warmup_epochs, max_warmup_share * max_epochs)
+
+
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer,
+    total_steps: int,
+    steps_per_epoch: int,
+    warmup_epochs: float,
+    max_warmup_share: float,
+    warmup_start_factor: float,
+    min_lr: float,
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step linear warm-up then cosine decay to ``min_lr`` at ``total_steps``."""
+    epochs = total_steps / steps_per_epoch
+    warmup = int(warmup_epochs_for(warmup_epochs, epochs, max_warmup_share) * steps_per_epoch)
+    warmup = min(total_steps - 1, warmup)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup), eta_min=min_lr)
+    if warmup <= 0:
+        return cosine
+    linear = torch.optim.lr_scheduler.LinearLR(optimizer, warmup_start_factor, 1.0, total_iters=warmup)
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [linear, cosine], milestones=[warmup])
 
 
 class BaseMethod(L.LightningModule):
@@ -68,8 +94,9 @@ class BaseMethod(L.LightningModule):
         """Loss of each scoring unit (sample or group of ``group_size`` samples), shape ``[B // group_size]``."""
         raise NotImplementedError
 
-    def distill_loss(self, p: torch.Tensor, z_frozen: torch.Tensor) -> torch.Tensor:
-        """CaSSLe's loss between predicted current projections and the frozen model's projections."""
+    def distill_loss(self, predictions: list[torch.Tensor], frozen: list[torch.Tensor]) -> torch.Tensor:
+        """CaSSLe's loss between the predicted current projections of every view and the frozen model's
+        projections of the same views (unweighted; ``cassle.distill_lamb`` is applied by the distiller)."""
         raise NotImplementedError
 
     # ---- shared ----------------------------------------------------------------------------------------
@@ -161,16 +188,15 @@ class BaseMethod(L.LightningModule):
         if sched.name != "warmup_cosine":
             raise SoloOsslError(f"unknown scheduler.name '{sched.name}' (choose warmup_cosine or none)")
         total = int(self.trainer.estimated_stepping_batches)
-        steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs))
-        warmup = min(total - 1, int(sched.warmup_epochs * steps_per_epoch))
-        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(1, total - warmup), eta_min=sched.min_lr
+        scheduler = warmup_cosine(
+            optimizer,
+            total_steps=total,
+            steps_per_epoch=max(1, total // max(1, self.trainer.max_epochs)),
+            warmup_epochs=sched.warmup_epochs,
+            max_warmup_share=sched.max_warmup_share,
+            warmup_start_factor=sched.warmup_start_factor,
+            min_lr=sched.min_lr,
         )
-        if warmup > 0:
-            linear = torch.optim.lr_scheduler.LinearLR(optimizer, sched.warmup_start_factor, 1.0, total_iters=warmup)
-            scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, [linear, cosine], milestones=[warmup])
-        else:
-            scheduler = cosine
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # ---- checkpoints -----------------------------------------------------------------------------------
@@ -184,15 +210,20 @@ class BaseMethod(L.LightningModule):
             checkpoint["online"] = self.online_learner.state_dict()
 
     def load_pretrained(self, path: str) -> None:
-        """Initialize backbone and projector from a checkpoint of the same method (e.g. the task-1 model)."""
+        """Initialize backbone and projector (and CaSSLe's predictor, when both have one) from a checkpoint of the
+        same method (e.g. the task-1 model, or the previous CaSSLe task)."""
         checkpoint = read_checkpoint(path)
         self.check_same_method(checkpoint, path)
         load_into(self.backbone, backbone_state(checkpoint, path), "backbone", path)
         state = checkpoint.get("state_dict", {})
-        projector = {k[len("projector.") :]: v for k, v in state.items() if k.startswith("projector.")}
+        projector = submodule_state(state, "projector.")
         if projector:
             load_into(self.projector, projector, "projector", path)
         if self.distiller is not None:
+            # CaSSLe's predictor carries over from the previous task (a task-1 checkpoint has none yet).
+            predictor = submodule_state(state, "distiller.predictor.")
+            if predictor:
+                load_into(self.distiller.predictor, predictor, "distiller.predictor", path)
             self.distiller.refresh(self)
 
     def check_same_method(self, checkpoint: dict, path: str) -> None:

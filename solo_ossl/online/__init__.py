@@ -1,5 +1,5 @@
 from solo_ossl.online.memory import ReplayMemory
-from solo_ossl.online.rals import FrozenCopy, batch_stats_without_update, expand_groups, rals_select
+from solo_ossl.online.rals import FrozenCopy, batch_stats_without_update, expand_groups, rals_select, random_select
 from solo_ossl.online.slclrs import slclrs
 from solo_ossl.online.stream import StreamBatchSampler, stream_order
 
@@ -10,6 +10,7 @@ __all__ = [
     "batch_stats_without_update",
     "expand_groups",
     "rals_select",
+    "random_select",
     "slclrs",
     "stream_order",
 ]

@@ -21,6 +21,14 @@ def rals_select(current: torch.Tensor, anchor: torch.Tensor, k: int) -> torch.Te
     return torch.topk(current.float() - anchor.float(), k).indices
 
 
+def random_select(units: int, k: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``k`` of ``units`` indices uniformly at random: RALS's choice at a stream batch's first local step, where the
+    model still equals the anchor and every score is exactly 0 (``topk`` would break the ties by position)."""
+    if not 0 < k <= units:
+        raise SoloOsslError(f"cannot select k={k} of {units} candidates")
+    return torch.randperm(units, device=device)[:k]
+
+
 def expand_groups(groups: torch.Tensor, group_size: int) -> torch.Tensor:
     """Sample indices covered by the selected groups (group g = samples g*size .. g*size+size-1)."""
     return (groups.unsqueeze(1) * group_size + torch.arange(group_size, device=groups.device)).flatten()

@@ -11,12 +11,13 @@ import numpy as np
 import torch
 
 from solo_ossl.online.memory import ReplayMemory
-from solo_ossl.online.rals import FrozenCopy, batch_stats_without_update, expand_groups, rals_select
+from solo_ossl.online.rals import FrozenCopy, batch_stats_without_update, expand_groups, rals_select, random_select
 from solo_ossl.online.slclrs import slclrs
 from solo_ossl.utils.errors import SoloOsslError, check_finite
 
 # stream_unit_loss: mean per-unit loss of the stream samples under the current model, from the RALS scoring pass
-# (before the step); unlike "loss" it is not biased by which samples were selected. Empty without scoring.
+# (before the step); unlike "loss" it is not biased by which samples were selected. Empty without scoring, and at
+# local step 0, where RALS selects at random without scoring.
 # stream_probe_loss: with online.probe_stream_loss, the stream batch's loss on fixed views after the step.
 STEP_COLUMNS = [
     "stream_batch",
@@ -193,9 +194,12 @@ class OnlineLearner:
                 units = candidates.size(0) // m.group_size
                 k_units = min(self.cfg.rals.k // m.group_size, units)
                 if k_units < units:  # with fewer candidates than k (memory still filling) all are trained on
-                    units_selected, current = self._select(v1, v2, k_units)
+                    if step == 0:  # model == anchor: all scores are 0, so no scoring passes (paper Fig. 3b)
+                        units_selected = random_select(units, k_units, candidates.device)
+                    else:
+                        units_selected, current = self._select(v1, v2, k_units)
+                        stream_unit_loss = current[: n_stream // m.group_size].mean().item()
                     selected = expand_groups(units_selected, m.group_size)
-                    stream_unit_loss = current[: n_stream // m.group_size].mean().item()
                     v1, v2, targets = v1[selected], v2[selected], targets[selected]
             out1, out2 = m(v1), m(v2)
             loss = m.ssl_loss(out1["z"], out2["z"])

@@ -20,11 +20,16 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         raise SoloOsslError(f"cannot read checkpoint {path} ({type(e).__name__}: {e}); is it complete?") from e
 
 
+def submodule_state(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The entries of ``state`` under ``prefix`` (e.g. ``"projector."``), with the prefix removed."""
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
 def backbone_state(checkpoint: dict, path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The backbone weights of a solo_ossl/solo-learn checkpoint, or of a bare backbone state dict."""
     state = checkpoint.get("state_dict", checkpoint)
     if any(k.startswith("backbone.") for k in state):
-        return {k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.")}
+        return submodule_state(state, "backbone.")
     if any(k.startswith("conv1.") for k in state):
         return {k: v for k, v in state.items() if not k.startswith("fc.")}
     raise SoloOsslError(f"{path} holds neither backbone.* keys nor a bare ResNet state dict")
