@@ -20,6 +20,8 @@ setup(
         "numpy",
         "pillow",
         "matplotlib",
+        "scipy",  # Student-t intervals of paired differences (solo_ossl.compare)
+        "tensorboard",  # ++logger=tensorboard
     ],
     extras_require={
         # DALI runs its CPU pipelines without a GPU too; wheels exist for Linux only.

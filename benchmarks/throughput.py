@@ -329,6 +329,11 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=2, help="alternating Lightning / bare-loop runs per precision")
     parser.add_argument("--npz", default="", help="dataset .npz (default: the shared CIFAR-100, else embedded)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"))
+    parser.add_argument(
+        "--ratio-only",
+        action="store_true",
+        help="only the RALS / no-RALS step-time ratio: alternating runs of both, in fp32 and bf16",
+    )
     parser.add_argument("--part", choices=sorted(PARTS), help=argparse.SUPPRESS)
     parser.add_argument("--rals", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="32", help=argparse.SUPPRESS)
@@ -339,6 +344,12 @@ def main() -> None:
         print("RESULT " + json.dumps(PARTS[args.part](args)), flush=True)
         return
     started = time.perf_counter()
+    if args.ratio_only:
+        report = rals_ratio_report(args, started)
+        print(report)
+        with open(args.out, "a") as f:
+            f.write(report)
+        return
     data = run_part(args, "data")
     steps, spread = {}, {}
     for precision in ("32", "bf16-mixed"):
@@ -362,8 +373,41 @@ def main() -> None:
         f.write(report)
 
 
+def cpu_name() -> str:
+    return next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+
+
+def rals_ratio_report(args, started: float) -> str:
+    """RALS / no-RALS step time from ``args.pairs`` alternating runs of each, per precision (the faster kept)."""
+    rows = []
+    for precision in ("32", "bf16-mixed"):
+        runs = {False: [], True: []}
+        for _ in range(args.pairs):
+            for rals in (False, True):
+                runs[rals].append(run_part(args, "step", rals=rals, precision=precision)["s_per_step"])
+        plain, rals = min(runs[False]), min(runs[True])
+        all_runs = ", ".join(f"{v:.3f}" for v in runs[False]) + " / " + ", ".join(f"{v:.3f}" for v in runs[True])
+        rows.append(f"| {precision} | {plain:.3f} | {rals:.3f} | {rals / plain:.2f} | {all_runs} |")
+    minutes = (time.perf_counter() - started) / 60
+    return "\n".join(
+        [
+            f"\n## RALS / no-RALS step time — {datetime.date.today()}",
+            f"Machine: {cpu_name()}, {platform.machine()}, {os.cpu_count()} cores, native bf16: "
+            f"{cpu_has_native_bf16()}, no GPU. Command: `python benchmarks/throughput.py --ratio-only --width "
+            f"{args.width} --steps {args.steps} --batches {args.batches} --pairs {args.pairs}` ({minutes:.0f} min). "
+            f"Same setup as the throughput section (real CIFAR-100, BT, N = {args.steps}); the faster of "
+            f"{args.pairs} alternating runs of each.",
+            "",
+            "| precision | no RALS s/step | RALS s/step | RALS / no RALS | all runs, no RALS / RALS |",
+            "|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+
+
 def format_report(args, data: dict, steps: dict, spread: dict, default: str, minutes: float) -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    cpu = cpu_name()
     source = args.npz or (SHARED_NPZ.name if SHARED_NPZ.is_file() else "embedded subset")
     name = {"32": "fp32", "bf16-mixed": "bf16 + channels_last"}
     lines = [

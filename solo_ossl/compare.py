@@ -1,17 +1,23 @@
-"""Table 1 of the paper, reproduced: Offline, CaSSLe, Ours without RALS and Ours at several "steps", each
-followed by a linear probe, from one shared task-1 checkpoint.
+"""Table 1 of the paper, reproduced: Offline, CaSSLe, Ours without RALS and Ours at several "steps", from one shared
+task-1 checkpoint, once per seed, each followed by a linear probe, weighted kNN and, for the strategies that see
+tasks one after another, the per-task accuracy matrix with average accuracy, forgetting and forward transfer.
 
-python -m solo_ossl.compare --dataset cifar100 --method barlow --steps 10 20 50 [--scale cpu] [++key=value ...]
+python -m solo_ossl.compare --dataset cifar100 --method barlow --steps 10 20 50 [--seeds 0 1 2] [--scale cpu]
+    [--strategies ...] [--probe features|augmented] [++key=value ...]
 
 "Steps" are epochs per task for CaSSLe, epochs over all data for Offline, and optimizer steps per stream batch
 for Ours. Every row also records wall-clock time and image-views forwarded / back-propagated, so compute is
-compared honestly (Ours sees an extra memory batch per step). Finished runs (a result.json in their folder) are
-skipped when the command is run again.
+compared honestly (Ours sees an extra memory batch per step). Beside the paper's rows, ``offline_cm`` and
+``cassle_cm`` back-propagate as many image-views as Ours without RALS at the same N (``compute_matched_epochs``),
+and ``ours_random`` is Ours with RALS's choice replaced by a uniformly random one (``online.selection=random``).
+Finished runs (a result.json in their folder) are never trained again: runs accumulate across invocations.
 """
 
 import argparse
 import csv
 import json
+import math
+import statistics
 import time
 from pathlib import Path
 
@@ -19,25 +25,49 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from solo_ossl.args import load_config, load_linear_config
-from solo_ossl.linear import run_linear
+from solo_ossl.data import class_order, split_tasks
+from solo_ossl.eval import continual_metrics, per_task_accuracy
+from solo_ossl.linear import evaluate
 from solo_ossl.pretrain import run_pretrain
 from solo_ossl.utils.errors import SoloOsslError, exit_on_user_error
 
-STRATEGIES = ("offline", "cassle", "ours_no_rals", "ours")
-LABELS = {"offline": "Offline", "cassle": "CaSSLe", "ours_no_rals": "Ours without RALS", "ours": "Ours"}
+PAPER_STRATEGIES = ("offline", "cassle", "ours_no_rals", "ours")
+STRATEGIES = (*PAPER_STRATEGIES, "offline_cm", "cassle_cm", "ours_random")
+LABELS = {
+    "offline": "Offline",
+    "cassle": "CaSSLe",
+    "ours_no_rals": "Ours without RALS",
+    "ours": "Ours",
+    "offline_cm": "Offline, compute-matched",
+    "cassle_cm": "CaSSLe, compute-matched",
+    "ours_random": "Ours, random selection",
+}
+ONLINE = {"ours_no_rals": "", "ours": "_rals", "ours_random": "_rals"}
+PAIRS = (("ours", "cassle"), ("ours", "ours_no_rals"), ("ours_no_rals", "cassle"), ("ours", "ours_random"))
 METHOD_FILES = {"barlow": "barlow", "barlow_twins": "barlow", "simclr": "simclr"}
+METRICS = ("average", "forgetting", "forward_transfer")
 
-# CPU-scale preset: width-0.25 ResNet18, smaller projector, 50 training images per class, memory scaled to match.
+# CPU-scale preset (one seed of the four strategies at N = 10 in well under 90 minutes on 2 cores): width-0.25
+# ResNet18 with the paper's projectors (the method configs'), 200 training images per class (20,000), and a memory
+# of 4,000, the paper's 20% of the training set (10,000 of CIFAR-100's 50,000). The pilot of this point (issue 13,
+# projector 512) moved every strategy 3-5 points above its task-1 start.
 CPU_SCALE = [
     "++backbone.width=0.25",
-    "++method.proj_hidden_dim=512",
-    "++method.proj_output_dim=512",
-    "++cassle.proj_hidden_dim=512",
-    "++data.train_per_class=50",
-    "++online.memory.capacity=1000",
+    "++data.train_per_class=200",
+    "++online.memory.capacity=4000",
     "++precision=auto",
 ]
-CPU_TASK1_EPOCHS = 30
+CPU_TASK1_EPOCHS = 50
+
+
+def compute_matched_epochs(strategy: str, steps: int) -> int:
+    """Epochs at which CaSSLe / Offline back-propagate the image-views of Ours without RALS at N = ``steps``.
+
+    Ours without RALS trains S/128 stream batches x N steps x 256 samples x 2 views = 4 N S views over the S
+    stream samples of tasks 2-5. CaSSLe's E epochs over each of those tasks are 2 E S, so E = 2N; Offline's E
+    epochs over all five tasks (5/4 S) are 2.5 E S, so E = 1.6 N.
+    """
+    return {"cassle_cm": 2 * steps, "offline_cm": round(1.6 * steps)}[strategy]
 
 
 class ImageCounter(Callback):
@@ -61,148 +91,337 @@ def _train(config_name: str, overrides: list[str]) -> tuple[Path, int, int]:
     return final, counter.forward, counter.backward
 
 
-def _linear(ckpt: Path, dataset: str, out_dir: Path, overrides: list[str], probe: str) -> dict:
-    data_overrides = [o for o in overrides if o.lstrip("+").startswith(("data.", "precision"))]
-    data_overrides = [o for o in data_overrides if "train_per_class" not in o and "tasks" not in o]
-    cfg = load_linear_config(
-        [
-            "--config-name",
-            f"linear/{dataset}",
-            f"++pretrained_ckpt={ckpt}",
-            f"++mode={probe}",
-            f"++output_json={out_dir / 'linear.json'}",
-            "++progress_bar=false",
-            *data_overrides,
-        ]
-    )
-    return run_linear(cfg)
+class Prober:
+    """Linear probe and kNN of checkpoints on the full training and test sets, with per-task accuracies."""
+
+    def __init__(self, args, overrides: list[str], task_classes: list[list[int]]) -> None:
+        data = [o for o in overrides if o.lstrip("+").startswith(("data.", "precision", "backbone."))]
+        self.data = [o for o in data if "train_per_class" not in o and "tasks" not in o]
+        self.dataset, self.task_classes = args.dataset, task_classes
+
+    def __call__(self, checkpoint: Path | None, seed: int, mode: str = "features") -> dict:
+        source = [f"++pretrained_ckpt={checkpoint}"] if checkpoint else ["++random_init=true"]
+        cfg = load_linear_config(
+            [
+                "--config-name",
+                f"linear/{self.dataset}",
+                *source,
+                f"++mode={mode}",
+                f"++seed={seed}",
+                "++progress_bar=false",
+                *self.data,
+            ]
+        )
+        ev = evaluate(cfg, knn=True)
+        targets = ev.test_targets
+        return {
+            **{k: ev.results.get(k) for k in ("top1", "top5", "knn_top1", "knn_top5")},
+            "linear_tasks": per_task_accuracy(ev.linear_logits.argmax(1), targets, self.task_classes),
+            "knn_tasks": per_task_accuracy(ev.knn_ranked[:, 0], targets, self.task_classes),
+        }
+
+    def cached(self, checkpoint: Path | None, seed: int, path: Path) -> dict:
+        if path.is_file():
+            return json.loads(path.read_text())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        result = self(checkpoint, seed)
+        path.write_text(json.dumps(result, indent=2))
+        return result
 
 
-def run_strategy(strategy: str, steps: int, args, task1: Path, common: list[str]) -> dict:
-    out = Path(args.output_dir) / f"{strategy}_{steps}"
+def task_checkpoints(strategy: str, out: Path, num_tasks: int) -> list[Path]:
+    """The checkpoints at the end of tasks 2..T of a run that trains task by task (online or CaSSLe)."""
+    if strategy in ONLINE:
+        return [out / "online" / "checkpoints" / f"task{t}.ckpt" for t in range(2, num_tasks + 1)]
+    return [out / f"task{t}" / "final.ckpt" for t in range(2, num_tasks + 1)]
+
+
+def write_task_matrix(out: Path, matrices: dict[str, list[list[float]]], metrics: dict[str, dict]) -> None:
+    """``task_matrix.csv`` (probe, after_task, task, accuracy), ``continual.json`` and ``task_matrix.png``."""
+    with (out / "task_matrix.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["probe", "after_task", "task", "accuracy"])
+        for probe, matrix in matrices.items():
+            writer.writerows(
+                [probe, t + 1, i + 1, f"{a:.2f}"] for t, row in enumerate(matrix) for i, a in enumerate(row)
+            )
+    (out / "continual.json").write_text(json.dumps(metrics, indent=2))
+    plot_matrices(matrices, out / "task_matrix.png", out.name)
+
+
+def plot_matrices(matrices: dict[str, list[list[float]]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4.2 * len(matrices), 3.6), squeeze=False)
+    for ax, (probe, matrix) in zip(axes[0], matrices.items(), strict=True):
+        image = ax.imshow(matrix, cmap="viridis")
+        n = len(matrix)
+        for t in range(n):
+            for i in range(n):
+                ax.text(i, t, f"{matrix[t][i]:.1f}", ha="center", va="center", color="w", fontsize=8)
+        ticks = list(range(n))
+        ax.set_xticks(ticks, [str(i + 1) for i in ticks])
+        ax.set_yticks(ticks, [str(t + 1) for t in ticks])
+        ax.set(xlabel="accuracy on task i", ylabel="after training task t", title=f"{title}: {probe} (%)")
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_strategy(strategy: str, steps: int, seed: int, args, ctx: dict) -> dict:
+    out = Path(args.output_dir) / f"{strategy}_{steps}_seed{seed}"
     result_file = out / "result.json"
+    prober: Prober = ctx["prober"]
     if result_file.is_file():
         result = json.loads(result_file.read_text())
         if result.get("probe", "features") == args.probe:
-            print(f"[compare] {strategy} steps={steps}: done before, skipped")
+            print(f"[compare] {strategy} steps={steps} seed={seed}: done before, skipped")
             return result
         # Trained before and probed another way: probe the same checkpoint again, without training.
-        linear = _linear(Path(result["checkpoint"]), args.dataset, out, common, args.probe)
-        result.update(top1=linear["top1"], top5=linear.get("top5"), probe=args.probe)
+        probed = prober(Path(result["checkpoint"]), seed, args.probe)
+        result.update(top1=probed["top1"], top5=probed["top5"], probe=args.probe)
         result_file.write_text(json.dumps(result, indent=2))
-        print(f"[compare] {strategy} steps={steps}: re-probed ({args.probe}), top-1 {result['top1']:.2f}%")
+        print(f"[compare] {strategy} steps={steps} seed={seed}: re-probed ({args.probe}), top-1 {result['top1']:.2f}%")
         return result
     out.mkdir(parents=True, exist_ok=True)
-    method = METHOD_FILES[args.method]
-    base = [*common, f"++output_dir={out}", f"++pretrained_ckpt={task1}"]
+    method, task1 = METHOD_FILES[args.method], ctx["task1"]
+    seeded = [*ctx["common"], f"++seed={seed}", f"++online.memory.seed={seed}", f"++output_dir={out}"]
+    pretrain_config = f"pretrain/{args.dataset}/{method}"
+    epochs = compute_matched_epochs(strategy, steps) if strategy.endswith("_cm") else steps
     start = time.perf_counter()
-    if strategy == "offline":
+    if strategy in ("offline", "offline_cm"):
         final, fwd, bwd = _train(
-            f"pretrain/{args.dataset}/{method}", [*base, "++data.tasks=null", f"++max_epochs={steps}", "++name=offline"]
+            pretrain_config,
+            [*seeded, f"++pretrained_ckpt={task1}", "++data.tasks=null", f"++max_epochs={epochs}", "++name=offline"],
         )
-    elif strategy == "cassle":
+    elif strategy in ("cassle", "cassle_cm"):
         fwd = bwd = 0
         final = task1
-        num_tasks = load_config(["--config-name", f"pretrain/{args.dataset}/{method}", *common]).data.num_tasks
-        for task in range(2, num_tasks + 1):
+        for task in range(2, ctx["num_tasks"] + 1):
             final, f, b = _train(
-                f"pretrain/{args.dataset}/{method}",
+                pretrain_config,
                 [
-                    *common,
-                    f"++output_dir={out}",
+                    *seeded,
                     f"++pretrained_ckpt={final}",
                     f"++data.tasks=[{task}]",
-                    f"++max_epochs={steps}",
+                    f"++max_epochs={epochs}",
                     "++cassle.enabled=true",
                     f"++name=task{task}",
                 ],
             )
             fwd, bwd = fwd + f, bwd + b
     else:
-        config = f"online/{args.dataset}/{method}" + ("_rals" if strategy == "ours" else "")
-        pct = "0.25" if steps == 50 else "0.5"
+        selection = ["++online.selection=random"] if strategy == "ours_random" else []
+        pct = "0.25" if steps == 50 else "0.5"  # the paper's rule (Sec. 5.3)
         final, fwd, bwd = _train(
-            config, [*base, f"++online.steps_per_batch={steps}", f"++online.pct_start={pct}", "++name=online"]
+            f"online/{args.dataset}/{method}{ONLINE[strategy]}",
+            [
+                *seeded,
+                f"++pretrained_ckpt={task1}",
+                f"++online.steps_per_batch={steps}",
+                f"++online.pct_start={pct}",
+                *selection,
+                "++name=online",
+            ],
         )
     seconds = time.perf_counter() - start
-    linear = _linear(final, args.dataset, out, common, args.probe)
     result = {
         "strategy": strategy,
         "steps": steps,
-        "top1": linear["top1"],
-        "top5": linear.get("top5"),
+        "seed": seed,
+        "epochs": epochs if strategy not in ONLINE else None,
         "probe": args.probe,
         "train_seconds": round(seconds, 1),
         "images_forward": int(fwd),
         "images_backward": int(bwd),
         "checkpoint": str(final),
     }
+    task1_eval, random_eval = ctx["task1_eval"](seed), ctx["random_eval"](seed)
+    if strategy in ("offline", "offline_cm"):
+        last = prober(final, seed)
+    else:
+        rows = [task1_eval] + [prober(c, seed) for c in task_checkpoints(strategy, out, ctx["num_tasks"])]
+        last = rows[-1]
+        matrices = {p: [r[f"{p}_tasks"] for r in rows] for p in ("linear", "knn")}
+        metrics = {p: continual_metrics(matrices[p], random_eval[f"{p}_tasks"]) for p in matrices}
+        write_task_matrix(out, matrices, metrics)
+        result.update({f"{m}": metrics["linear"][m] for m in METRICS})
+        result.update({f"knn_{m}": metrics["knn"][m] for m in METRICS})
+    probed = last if args.probe == "features" else prober(final, seed, args.probe)
+    result.update(top1=probed["top1"], top5=probed["top5"], knn_top1=last["knn_top1"], knn_top5=last["knn_top5"])
     result_file.write_text(json.dumps(result, indent=2))
-    print(f"[compare] {strategy} steps={steps}: top-1 {result['top1']:.2f}% in {seconds:.0f} s")
+    print(f"[compare] {strategy} steps={steps} seed={seed}: top-1 {result['top1']:.2f}% in {seconds:.0f} s")
     return result
 
 
-def _count(n: int) -> str:
+# ---- reports ----------------------------------------------------------------------------------------------------
+FIELDS = [
+    "strategy",
+    "steps",
+    "seed",
+    "epochs",
+    "top1",
+    "top5",
+    "knn_top1",
+    "knn_top5",
+    *METRICS,
+    *(f"knn_{m}" for m in METRICS),
+    "probe",
+    "train_seconds",
+    "images_forward",
+    "images_backward",
+    "checkpoint",
+]
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def paired_difference(a: dict[int, float], b: dict[int, float]) -> dict | None:
+    """Per-seed differences a - b over the seeds both have, their mean and 95% Student-t interval."""
+    from scipy import stats
+
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None
+    diffs = [a[s] - b[s] for s in seeds]
+    mean = statistics.mean(diffs)
+    if len(diffs) < 2:
+        return {"seeds": seeds, "diffs": diffs, "mean": mean, "low": math.nan, "high": math.nan}
+    half = stats.t.ppf(0.975, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
+    return {"seeds": seeds, "diffs": diffs, "mean": mean, "low": mean - half, "high": mean + half}
+
+
+def _count(n: float) -> str:
     return f"{n / 1e6:.2f} M" if n >= 100_000 else f"{n / 1e3:.1f} k"
 
 
-def write_reports(results: list[dict], output_dir: Path, title: str) -> None:
-    fields = [
-        "strategy",
-        "steps",
-        "top1",
-        "top5",
-        "probe",
-        "train_seconds",
-        "images_forward",
-        "images_backward",
-        "checkpoint",
-    ]
+def write_reports(results: list[dict], output_dir: Path, title: str, baselines: dict) -> None:
+    results = sorted(results, key=lambda r: (r["steps"], STRATEGIES.index(r["strategy"]), r["seed"]))
     with (output_dir / "results.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
+        writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(sorted(results, key=lambda r: (r["steps"], STRATEGIES.index(r["strategy"]))))
+        writer.writerows(results)
     steps = sorted({r["steps"] for r in results})
-    cell = {(r["strategy"], r["steps"]): r for r in results}
+    strategies = [s for s in STRATEGIES if any(r["strategy"] == s for r in results)]
+    cell: dict[tuple[str, int], list[dict]] = {}
+    for r in results:
+        cell.setdefault((r["strategy"], r["steps"]), []).append(r)
+
+    def values(strategy, n, key):
+        return [r[key] for r in cell.get((strategy, n), []) if r.get(key) is not None]
+
+    seeds = sorted({r["seed"] for r in results})
     lines = [
         f"# {title}",
         "",
-        "Linear top-1 (%) by strategy and steps; under it, training time (s) and image-views "
-        "forwarded / back-propagated.",
+        f"Seeds: {', '.join(map(str, seeds))}. Cells are mean ± std over seeds (one value: one seed).",
+        "",
+        "## Linear top-1 (%)",
         "",
         "| strategy | " + " | ".join(f"{s} steps" for s in steps) + " |",
         "|---|" + "---|" * len(steps),
     ]
-    for strategy in STRATEGIES:
-        row = [cell.get((strategy, s)) for s in steps]
-        lines.append(f"| {LABELS[strategy]} | " + " | ".join(f"{r['top1']:.2f}" if r else "–" for r in row) + " |")
+    for strategy in strategies:
         lines.append(
-            "|  | "
-            + " | ".join(
-                f"{r['train_seconds']:.0f} s, {_count(r['images_forward'])} / {_count(r['images_backward'])}"
-                if r
-                else ""
-                for r in row
-            )
-            + " |"
+            f"| {LABELS[strategy]} | " + " | ".join(mean_std(values(strategy, n, "top1")) for n in steps) + " |"
         )
+    lines += [
+        "",
+        f"Baselines (linear / kNN top-1): random backbone {mean_std(baselines['random']['top1'])} / "
+        f"{mean_std(baselines['random']['knn_top1'])}; task-1 start {mean_std(baselines['task1']['top1'])} / "
+        f"{mean_std(baselines['task1']['knn_top1'])}.",
+        "",
+        "## kNN top-1 (%), k = 20, T = 0.07",
+        "",
+        "| strategy | " + " | ".join(f"{s} steps" for s in steps) + " |",
+        "|---|" + "---|" * len(steps),
+    ]
+    for strategy in strategies:
+        lines.append(
+            f"| {LABELS[strategy]} | " + " | ".join(mean_std(values(strategy, n, "knn_top1")) for n in steps) + " |"
+        )
+    lines += [
+        "",
+        "## Average accuracy A, forgetting F, forward transfer FT (linear probe, %)",
+        "",
+        "| strategy | steps | A | F | FT | kNN A | kNN F | kNN FT |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for n in steps:
+        for strategy in strategies:
+            if not values(strategy, n, "average"):
+                continue
+            cells = [mean_std(values(strategy, n, m)) for m in (*METRICS, *(f"knn_{m}" for m in METRICS))]
+            lines.append(f"| {LABELS[strategy]} | {n} | " + " | ".join(cells) + " |")
+    lines += ["", "## Paired differences of linear top-1 (per seed; mean and 95% t-interval)", ""]
+    lines += ["| steps | pair | per-seed differences | mean | 95% interval |", "|---|---|---|---|---|"]
+    for n in steps:
+        for a, b in PAIRS:
+            diff = paired_difference(
+                {r["seed"]: r["top1"] for r in cell.get((a, n), [])},
+                {r["seed"]: r["top1"] for r in cell.get((b, n), [])},
+            )
+            if diff is None:
+                continue
+            per_seed = ", ".join(f"{d:+.2f}" for d in diff["diffs"])
+            interval = "–" if math.isnan(diff["low"]) else f"[{diff['low']:+.2f}, {diff['high']:+.2f}]"
+            lines.append(f"| {n} | {LABELS[a]} − {LABELS[b]} | {per_seed} | {diff['mean']:+.2f} | {interval} |")
+    lines += [
+        "",
+        "## Compute per run (mean over seeds)",
+        "",
+        "| strategy | steps | epochs | train s | image-views forwarded | back-propagated |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n in steps:
+        for strategy in strategies:
+            rows = cell.get((strategy, n), [])
+            if rows:
+                epochs = rows[0].get("epochs")
+                mean = {
+                    k: statistics.mean(r[k] for r in rows)
+                    for k in ("train_seconds", "images_forward", "images_backward")
+                }
+                lines.append(
+                    f"| {LABELS[strategy]} | {n} | {epochs if epochs is not None else '–'} | "
+                    f"{mean['train_seconds']:.0f} | {_count(mean['images_forward'])} | {_count(mean['images_backward'])} |"
+                )
     (output_dir / "results.md").write_text("\n".join(lines) + "\n")
+    plot_results(results, strategies, steps, output_dir / "results.png", title)
 
+
+def plot_results(results: list[dict], strategies: list[str], steps: list[int], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for strategy in STRATEGIES:
-        pts = sorted((r["steps"], r["top1"]) for r in results if r["strategy"] == strategy)
-        if pts:
-            ax.plot(*zip(*pts, strict=True), marker="o", label=LABELS[strategy])
+    fig, ax = plt.subplots(figsize=(5.8, 4.0))
+    for strategy in strategies:
+        points = []
+        for n in steps:
+            vals = [r["top1"] for r in results if r["strategy"] == strategy and r["steps"] == n]
+            if vals:
+                points.append((n, statistics.mean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0))
+        if points:
+            x, y, err = zip(*points, strict=True)
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=LABELS[strategy])
     ax.set(xlabel="steps (epochs per task / optimizer steps per stream batch)", ylabel="linear top-1 (%)", title=title)
     ax.set_xticks(steps)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(output_dir / "results.png", dpi=110)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def compare(argv: list[str]) -> list[dict]:
@@ -210,9 +429,10 @@ def compare(argv: list[str]) -> list[dict]:
     parser.add_argument("--dataset", default="cifar100", help="config family: cifar100, imagenet100, embedded")
     parser.add_argument("--method", default="barlow", choices=sorted(METHOD_FILES))
     parser.add_argument("--steps", type=int, nargs="+", default=[10, 20, 50])
-    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--strategies", nargs="+", default=list(PAPER_STRATEGIES), choices=STRATEGIES)
     parser.add_argument("--scale", choices=["paper", "cpu"], default="paper")
-    parser.add_argument("--task1-epochs", type=int, default=None, help="default: the config's (cpu scale: 30)")
+    parser.add_argument("--task1-epochs", type=int, default=None, help="default: the config's (cpu scale: 50)")
     parser.add_argument(
         "--probe",
         choices=["features", "augmented"],
@@ -226,8 +446,10 @@ def compare(argv: list[str]) -> list[dict]:
         raise SoloOsslError(f"cannot parse {bad}: extra arguments must be ++key=value config overrides")
     args.output_dir = Path(args.output_dir or f"trained_models/compare-{args.dataset}-{args.method}-{args.scale}")
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    # Strategies are judged by the linear probe afterwards; validating inside offline runs would only bill them.
+    # Strategies are judged by the probes afterwards; validating inside offline runs would only bill them.
     common = [*(CPU_SCALE if args.scale == "cpu" else []), "++progress_bar=false", "++val_every_n_epochs=0", *overrides]
+    pretrain_config = f"pretrain/{args.dataset}/{METHOD_FILES[args.method]}"
+    base_cfg = load_config(["--config-name", pretrain_config, *common])
     task1_epochs = args.task1_epochs or (CPU_TASK1_EPOCHS if args.scale == "cpu" else None)
     task1 = args.output_dir / "task1" / "task1" / "final.ckpt"
     if task1.is_file():
@@ -238,7 +460,7 @@ def compare(argv: list[str]) -> list[dict]:
             load_config(
                 [
                     "--config-name",
-                    f"pretrain/{args.dataset}/{METHOD_FILES[args.method]}",
+                    pretrain_config,
                     *common,
                     f"++output_dir={task1.parent.parent}",
                     "++name=task1",
@@ -247,11 +469,39 @@ def compare(argv: list[str]) -> list[dict]:
                 ]
             )
         )
-    results = [run_strategy(s, n, args, task1, common) for n in args.steps for s in args.strategies]
+    data = base_cfg.data
+    num_classes = len(data.class_order) if data.class_order else None
+    if num_classes is None:
+        # The split needs the number of classes; the task-1 run recorded it.
+        num_classes = len(json.loads((task1.parent / "class_order.json").read_text())["class_order"])
+    task_classes = split_tasks(class_order(num_classes, data.class_order_seed, data.class_order), data.num_tasks)
+    prober = Prober(args, common, task_classes)
+    ctx = {
+        "task1": task1,
+        "common": common,
+        "num_tasks": data.num_tasks,
+        "prober": prober,
+        "task1_eval": lambda seed: prober.cached(task1, seed, args.output_dir / "task1" / f"probe_seed{seed}.json"),
+        "random_eval": lambda seed: prober.cached(
+            None, seed, args.output_dir / "random_init" / f"probe_seed{seed}.json"
+        ),
+    }
+    results = [run_strategy(s, n, seed, args, ctx) for seed in args.seeds for n in args.steps for s in args.strategies]
+    # Reports cover every finished run in the folder, from this invocation and earlier ones.
+    results = [json.loads(p.read_text()) for p in sorted(args.output_dir.glob("*_seed*/result.json"))]
+    seeds = sorted({r["seed"] for r in results})
+    baselines = {
+        "random": _collect([ctx["random_eval"](s) for s in seeds]),
+        "task1": _collect([ctx["task1_eval"](s) for s in seeds]),
+    }
     title = f"{args.method} on {args.dataset} ({args.scale} scale)"
-    write_reports(results, args.output_dir, title)
+    write_reports(results, args.output_dir, title, baselines)
     print((args.output_dir / "results.md").read_text())
     return results
+
+
+def _collect(evals: list[dict]) -> dict[str, list[float]]:
+    return {k: [e[k] for e in evals] for k in ("top1", "knn_top1")}
 
 
 @exit_on_user_error

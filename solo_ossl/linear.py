@@ -6,6 +6,7 @@ orders of magnitude faster; ``augmented`` mode is solo-learn's protocol (random 
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from solo_ossl.data import EvalTransform, LinearTrainAugment, build_datasets
 from solo_ossl.data.dali import use_dali
 from solo_ossl.data.datasets import loader_workers
+from solo_ossl.eval.knn import knn_accuracy, knn_predictions
 from solo_ossl.methods.base import build_backbone
 from solo_ossl.utils.checkpoint import backbone_state, checkpoint_backbone_config, load_into, read_checkpoint
 from solo_ossl.utils.errors import SoloOsslError
@@ -48,7 +50,11 @@ def extract_features(
 ):
     feats, labels = [], []
     device = next(backbone.parameters()).device
-    for _, images, targets in DataLoader(dataset, batch_size=batch_size, num_workers=loader_workers(dataset, 2)):
+    # Its own generator: iterating a DataLoader otherwise draws from the global RNG, which online runs checkpoint.
+    loader = DataLoader(
+        dataset, batch_size=batch_size, num_workers=loader_workers(dataset, 2), generator=torch.Generator()
+    )
+    for _, images, targets in loader:
         x = transform(images.to(device))
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -133,47 +139,60 @@ class LinearProbe(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-def run_linear(cfg: DictConfig) -> dict:
+@dataclass
+class Evaluation:
+    """A frozen backbone's test predictions: linear-probe logits and, when frozen training features were
+    extracted (features mode, or ``knn``), the weighted-kNN class ranking."""
+
+    num_classes: int
+    test_targets: torch.Tensor
+    linear_logits: torch.Tensor
+    knn_ranked: torch.Tensor | None
+    results: dict
+
+
+def _frozen_setup(cfg: DictConfig):
+    """The run's data (and DALI transforms), the frozen backbone and the precision to extract features with."""
     L.seed_everything(cfg.seed, verbose=False)
     splits, dali = use_dali(cfg.data, build_datasets(cfg.data, cfg.seed), cfg.seed)
     backbone = load_backbone(cfg)
     if cfg.channels_last:
         backbone.to(memory_format=torch.channels_last)
-    precision = resolve_precision(cfg.precision)
-    eval_transform = EvalTransform(cfg.data.crop_size, splits.mean, splits.std)
-    test_transform = dali["eval"] if dali else eval_transform
-    test_x, test_y = extract_features(backbone, splits.test, test_transform, 256, cfg.channels_last, precision)
+    return splits, dali, backbone, resolve_precision(cfg.precision)
+
+
+def _features(cfg: DictConfig, splits, dali, backbone, precision: str, split: str):
+    """Frozen features of the ``train`` or ``test`` split, without augmentation (resize + center crop)."""
+    transform = EvalTransform(cfg.data.crop_size, splits.mean, splits.std)
+    if dali:
+        transform = dali["eval_train" if split == "train" else "eval"]
+    dataset = splits.train if split == "train" else splits.test
+    return extract_features(backbone, dataset, transform, 256, cfg.channels_last, precision)
+
+
+def evaluate(cfg: DictConfig, knn: bool = True) -> Evaluation:
+    """Linear probe (``cfg.mode``) and, with ``knn``, weighted kNN (``cfg.knn``) of the configured backbone."""
+    splits, dali, backbone, precision = _frozen_setup(cfg)
+    test_x, test_y = _features(cfg, splits, dali, backbone, precision, "test")
+    train_x = train_y = None
+    if cfg.mode == "features" or knn:
+        train_x, train_y = _features(cfg, splits, dali, backbone, precision, "train")
     if cfg.mode == "features":
-        train_transform = dali["eval_train"] if dali else eval_transform
-        train_x, train_y = extract_features(backbone, splits.train, train_transform, 256, cfg.channels_last, precision)
         head = train_linear_on_features(train_x, train_y, splits.num_classes, cfg)
     elif cfg.mode == "augmented":
-        probe = LinearProbe(backbone, splits.num_classes, cfg, splits.mean, splits.std)
-        if dali:
-            probe.augment = dali["linear_train"]
-        loader = DataLoader(
-            splits.train,
-            batch_size=cfg.batch_size,
-            shuffle=True,
-            num_workers=loader_workers(splits.train, cfg.data.num_workers),
-            generator=torch.Generator().manual_seed(cfg.seed),
-        )
-        trainer = L.Trainer(
-            max_epochs=cfg.max_epochs,
-            accelerator=cfg.accelerator,
-            devices=1,
-            precision=precision,
-            enable_progress_bar=cfg.progress_bar,
-            enable_model_summary=False,
-            enable_checkpointing=False,
-            logger=False,
-        )
-        trainer.fit(probe, loader)
-        head = probe.classifier.cpu()
+        head = _train_linear_augmented(cfg, backbone, splits, dali, precision)
     else:
         raise SoloOsslError(f"unknown linear mode '{cfg.mode}' (choose features or augmented)")
     with torch.no_grad():
-        results = topk_accuracy(head(test_x), test_y, splits.num_classes)
+        logits = head(test_x)
+    results = topk_accuracy(logits, test_y, splits.num_classes)
+    knn_ranked = None
+    if knn:
+        knn_ranked = knn_predictions(train_x, train_y, test_x, cfg.knn.k, cfg.knn.temperature)
+        hits = knn_ranked[:, : min(5, splits.num_classes)] == test_y.unsqueeze(1)
+        results.update(
+            knn_top1=100 * hits[:, 0].float().mean().item(), knn_top5=100 * hits.any(1).float().mean().item()
+        )
     results.update(
         checkpoint="random_init" if cfg.random_init else cfg.pretrained_ckpt,
         mode=cfg.mode,
@@ -182,6 +201,55 @@ def run_linear(cfg: DictConfig) -> dict:
         num_classes=splits.num_classes,
         test_samples=len(test_y),
     )
+    return Evaluation(splits.num_classes, test_y, logits, knn_ranked, results)
+
+
+def _train_linear_augmented(cfg: DictConfig, backbone: nn.Module, splits, dali, precision: str) -> nn.Linear:
+    probe = LinearProbe(backbone, splits.num_classes, cfg, splits.mean, splits.std)
+    if dali:
+        probe.augment = dali["linear_train"]
+    loader = DataLoader(
+        splits.train,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        num_workers=loader_workers(splits.train, cfg.data.num_workers),
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+    trainer = L.Trainer(
+        max_epochs=cfg.max_epochs,
+        accelerator=cfg.accelerator,
+        devices=1,
+        precision=precision,
+        enable_progress_bar=cfg.progress_bar,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        logger=False,
+    )
+    trainer.fit(probe, loader)
+    return probe.classifier.cpu()
+
+
+def run_knn(cfg: DictConfig) -> dict:
+    """Weighted kNN (``cfg.knn``) of the frozen backbone: training-set features vote for each test sample."""
+    splits, dali, backbone, precision = _frozen_setup(cfg)
+    train_x, train_y = _features(cfg, splits, dali, backbone, precision, "train")
+    test_x, test_y = _features(cfg, splits, dali, backbone, precision, "test")
+    top1, top5 = knn_accuracy(train_x, train_y, test_x, test_y, cfg.knn.k, cfg.knn.temperature)
+    return {
+        "knn_top1": top1,
+        "knn_top5": top5,
+        "k": cfg.knn.k,
+        "temperature": cfg.knn.temperature,
+        "checkpoint": "random_init" if cfg.random_init else cfg.pretrained_ckpt,
+        "dataset": cfg.data.dataset,
+        "train_samples": len(train_y),
+        "test_samples": len(test_y),
+    }
+
+
+def run_linear(cfg: DictConfig) -> dict:
+    """``evaluate`` and write its results to ``cfg.output_json`` (default ``<output_dir>/<name>/linear_results.json``)."""
+    results = evaluate(cfg, knn=cfg.knn.enabled).results
     out = Path(cfg.output_json) if cfg.output_json else Path(cfg.output_dir) / cfg.name / "linear_results.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

@@ -7,13 +7,15 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import CSVLogger, Logger
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Subset
 
 from solo_ossl.data import build_datasets, class_order, split_tasks, task_sample_indices
 from solo_ossl.data.dali import use_dali
 from solo_ossl.data.datasets import loader_workers
+from solo_ossl.eval.monitor import KnnMonitor
+from solo_ossl.eval.plots import plot_online_curves
 from solo_ossl.methods import METHODS
 from solo_ossl.online.stream import StreamBatchSampler, stream_order
 from solo_ossl.utils.checkpoint import atomic_save, read_checkpoint
@@ -41,6 +43,28 @@ def _run_dir(cfg: DictConfig) -> Path:
     return run_dir
 
 
+def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
+    """metrics.csv always; TensorBoard or Weights & Biases beside it (``logger``)."""
+    loggers: list[Logger] = [CSVLogger(run_dir, name="logs")]
+    if cfg.logger == "tensorboard":
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(run_dir, name="tensorboard"))
+    elif cfg.logger == "wandb":
+        try:
+            import wandb  # noqa: F401
+        except ImportError as e:
+            raise SoloOsslError(
+                "++logger=wandb needs the wandb package: pip install wandb (or ++logger=tensorboard)"
+            ) from e
+        from lightning.pytorch.loggers import WandbLogger
+
+        loggers.append(WandbLogger(name=cfg.name, save_dir=str(run_dir), project="solo-ossl"))
+    elif cfg.logger != "csv":
+        raise SoloOsslError(f"unknown logger '{cfg.logger}' (choose csv, tensorboard or wandb)")
+    return loggers
+
+
 def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
     """Train as ``cfg`` says and return the path of the final checkpoint."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -66,7 +90,7 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
         accelerator=cfg.accelerator,
         devices=1,
         precision=resolve_precision(cfg.precision),
-        logger=CSVLogger(run_dir, name="logs"),
+        logger=build_loggers(cfg, run_dir),
         enable_progress_bar=cfg.progress_bar,
         enable_model_summary=False,
         num_sanity_val_steps=0,
@@ -76,9 +100,13 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
         if len(loader) == 0:
             print(f"the stream is already complete at batch {model.online_learner.position}; nothing to train")
         callbacks = [OnlineCheckpoint(ckpt_dir, cfg.online.checkpoint_every, task_ends), *extra_callbacks]
+        if cfg.eval.every > 0:
+            transforms = (dali["eval_train"], dali["eval"]) if dali else (model.eval_transform,) * 2
+            callbacks.insert(0, KnnMonitor(cfg.eval, splits.train, splits.test, transforms, task_ends))
         trainer = L.Trainer(max_epochs=1, callbacks=callbacks, log_every_n_steps=1, limit_val_batches=0, **common)
         if len(loader):
             trainer.fit(model, train_dataloaders=loader)
+            plot_online_curves(run_dir)
         else:
             trainer.strategy.connect(model)
     else:
@@ -119,10 +147,10 @@ def _online_setup(cfg, model, train_set, task_classes, run_dir: Path, checkpoint
         print("warning: online.skip_first_task=true without pretrained_ckpt: streaming tasks 2.. from random weights")
     order = stream_order(train_set.targets, task_classes, tasks, cfg.seed)
     learner = model.online_learner
-    if online.rals.enabled and len(order) % model.group_size:
-        # The last stream batch must hold whole RALS groups; at most group_size-1 samples of the stream are cut.
+    if online.selection != "none" and len(order) % model.group_size:
+        # The last stream batch must hold whole selection groups; at most group_size-1 stream samples are cut.
         cut = len(order) % model.group_size
-        print(f"warning: the stream's last {cut} samples are dropped so that RALS groups of {model.group_size} fit")
+        print(f"warning: the stream's last {cut} samples are dropped so that groups of {model.group_size} fit")
         order = order[:-cut]
     task_sizes = [len(i) for i in task_sample_indices(train_set.targets, task_classes, tasks)]
     bs = online.stream_batch_size

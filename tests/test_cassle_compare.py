@@ -1,10 +1,11 @@
 import csv
 import json
 
+import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from solo_ossl.compare import STRATEGIES, compare
+from solo_ossl.compare import PAPER_STRATEGIES, compare
 from solo_ossl.data import class_order, split_tasks
 from solo_ossl.methods import METHODS
 from solo_ossl.pretrain import run_pretrain
@@ -86,7 +87,7 @@ def test_cassle_and_offline_make_exactly_e_passes_over_their_own_data(tiny_confi
     assert torch.bincount(torch.cat(recorder.indexes), minlength=320).eq(epochs).all()  # all tasks, task 1 included
 
 
-def test_comparison_runner_writes_reports_and_skips_finished_runs(tmp_path, capsys):
+def test_comparison_runner_writes_reports_and_skips_finished_runs(tmp_path, capsys, monkeypatch):
     args = [
         "--dataset",
         "embedded",
@@ -99,25 +100,56 @@ def test_comparison_runner_writes_reports_and_skips_finished_runs(tmp_path, caps
         *TINY,
         "++cassle.proj_hidden_dim=32",
         "++online.stream_batch_size=32",
-        "++online.rals.k=64",
+        "++online.k=64",
         "++optimizer.batch_size=32",
         "++max_epochs=1",
+        "++eval.every=0",
     ]
-    results = compare(args)
-    assert sorted(r["strategy"] for r in results) == sorted(STRATEGIES)
+    results = compare([*args, "--seeds", "0", "1"])
+    assert sorted((r["strategy"], r["seed"]) for r in results) == sorted(
+        (s, seed) for s in PAPER_STRATEGIES for seed in (0, 1)
+    )
     with (tmp_path / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert {r["strategy"] for r in rows} == set(STRATEGIES)
+    assert {(r["strategy"], r["seed"]) for r in rows} == {(s, str(seed)) for s in PAPER_STRATEGIES for seed in (0, 1)}
     assert all(float(r["images_backward"]) > 0 and float(r["train_seconds"]) > 0 for r in rows)
+    assert all(0 <= float(r["knn_top1"]) <= 100 for r in rows)
     ours = next(r for r in rows if r["strategy"] == "ours")
     assert int(ours["images_forward"]) > int(ours["images_backward"])  # RALS scoring passes are counted
+    for strategy in ("ours", "cassle"):  # tasks one after another: a 5 x 5 matrix and its metrics
+        run = tmp_path / f"{strategy}_3_seed0"
+        with (run / "task_matrix.csv").open() as f:
+            matrix = list(csv.DictReader(f))
+        assert len(matrix) == 2 * 25 and (run / "task_matrix.png").stat().st_size > 1000
+        assert all(r[m] != "" for r in rows if r["strategy"] == strategy for m in ("average", "forgetting"))
+    assert not (tmp_path / "offline_3_seed0" / "task_matrix.csv").exists()
     table = (tmp_path / "results.md").read_text()
-    for label in ("Offline", "CaSSLe", "Ours without RALS", "| Ours |"):
+    for label in ("Offline", "CaSSLe", "Ours without RALS", "| Ours |", "±", "Ours − CaSSLe", "95% interval"):
         assert label in table
     assert (tmp_path / "results.png").stat().st_size > 1000
-    before = {p: json.loads((tmp_path / f"{p}_3" / "result.json").read_text()) for p in STRATEGIES}
+
+    # Runs accumulate: a new strategy and seed later train only what is missing.
+    before = {p: json.loads((tmp_path / f"{p}_3_seed0" / "result.json").read_text()) for p in PAPER_STRATEGIES}
     capsys.readouterr()
-    again = compare(args)
+    again = compare([*args, "--seeds", "0", "--strategies", *PAPER_STRATEGIES, "ours_random"])
     out = capsys.readouterr().out
-    assert out.count("done before, skipped") == 5  # task 1 and the four strategies
-    assert {r["strategy"]: r for r in again} == before
+    assert out.count("done before, skipped") == 5  # task 1 and the four strategies of seed 0
+    assert {(r["strategy"], r["seed"]) for r in again} >= {("ours_random", 0), ("ours", 1)}
+    assert {r["strategy"]: r for r in again if r["seed"] == 0 and r["strategy"] in before} == before
+    assert "Ours, random selection" in (tmp_path / "results.md").read_text()
+
+    # Another probe re-probes the finished checkpoints without training them again.
+    import solo_ossl.compare as compare_module
+
+    modes = []
+    real = compare_module.evaluate
+
+    def spy(cfg, knn=True):
+        modes.append(cfg.mode)
+        return real(cfg, knn)
+
+    monkeypatch.setattr(compare_module, "evaluate", spy)
+    monkeypatch.setattr(compare_module, "run_pretrain", lambda *a, **k: pytest.fail("trained again"))
+    compare([*args, "--seeds", "0", "--strategies", "ours", "--probe", "augmented"])
+    assert modes == ["augmented"]
+    assert json.loads((tmp_path / "ours_3_seed0" / "result.json").read_text())["probe"] == "augmented"

@@ -10,7 +10,7 @@ def test_overrides_and_yaml_defaults():
         ["--config-name", "online/cifar100/barlow_rals", "++online.steps_per_batch=20", "++data.tasks=[1,2]"]
     )
     assert cfg.online.steps_per_batch == 20 and list(cfg.data.tasks) == [1, 2]
-    assert cfg.online.rals.enabled and cfg.online.memory.batches == 2.0  # from the _rals file
+    assert cfg.online.selection == "rals" and cfg.online.memory.batches == 2.0  # from the _rals file
     assert cfg.method.name == "barlow_twins" and cfg.online.max_lr == 0.05  # from its defaults chain
     assert cfg.data.augmentations[1].solarization_prob == 0.2
 

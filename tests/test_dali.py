@@ -136,7 +136,7 @@ def test_online_and_linear_runs_through_dali(tmp_path, tiny_config):
         "++online.stream_batch_size=16",
         "++online.steps_per_batch=3",
         "++online.memory.batches=1.0",
-        "++online.rals.k=16",
+        "++online.k=16",
         "++online.skip_first_task=false",
         "++method.group_size=4",
         "++name=dali-online",

@@ -217,7 +217,7 @@ def test_rals_selects_at_random_without_scoring_at_step_zero(tiny_config, tmp_pa
         "++online.steps_per_batch=3",
         "++online.skip_first_task=false",
         "++method.group_size=4",
-        "++online.rals.k=24",
+        "++online.k=24",
     )
     final = run_pretrain(cfg)
     with open(tmp_path / cfg.name / "online_steps.csv") as f:

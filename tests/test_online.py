@@ -4,6 +4,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from solo_ossl.online.selection import RalsSelection
 from solo_ossl.online.step import OnlineLearner
 from solo_ossl.pretrain import run_pretrain
 from solo_ossl.utils.errors import SoloOsslError
@@ -42,18 +43,19 @@ def test_rals_trains_on_k_and_anchor_is_fixed_within_a_stream_batch(tiny_config,
         "online/embedded/barlow_rals",
         *ONLINE,
         "++method.group_size=4",
-        "++online.rals.k=24",
+        "++online.k=24",
         "++online.memory.store=indices",
     )
     records = []
-    original_select = OnlineLearner._select
+    original_select = RalsSelection.select
     original_sample = OnlineLearner._memory_batch
 
-    def select(self, v1, v2, k_units):
-        anchor_sum = sum(p.double().sum().item() for p in self.anchor.backbone.parameters())
-        model_sum = sum(p.double().sum().item() for p in self.method.backbone.parameters())
-        records.append((self.position, anchor_sum, model_sum))
-        return original_select(self, v1, v2, k_units)
+    def select(self, method, step, v1, v2, k_units):
+        if step > 0:  # scoring steps (step 0 selects at random)
+            anchor_sum = sum(p.double().sum().item() for p in self.anchor.backbone.parameters())
+            model_sum = sum(p.double().sum().item() for p in method.backbone.parameters())
+            records.append((method.online_learner.position, anchor_sum, model_sum))
+        return original_select(self, method, step, v1, v2, k_units)
 
     stream_seen = {}
 
@@ -69,7 +71,7 @@ def test_rals_trains_on_k_and_anchor_is_fixed_within_a_stream_batch(tiny_config,
             learner = pl_module.online_learner
             start_sums[learner.position] = sum(p.double().sum().item() for p in pl_module.backbone.parameters())
 
-    monkeypatch.setattr(OnlineLearner, "_select", select)
+    monkeypatch.setattr(RalsSelection, "select", select)
     monkeypatch.setattr(OnlineLearner, "_memory_batch", memory_batch)
     recorder = Recorder()
     run_pretrain(cfg, [recorder, BatchStart()])
@@ -98,7 +100,7 @@ def csv_rows(path):
 
 
 def test_resume_after_interruption_equals_uninterrupted(tiny_config, tmp_path):
-    common = [*ONLINE, "++online.checkpoint_every=2", "++method.group_size=4", "++online.rals.k=24"]
+    common = [*ONLINE, "++online.checkpoint_every=2", "++method.group_size=4", "++online.k=24"]
     full_cfg = tiny_config("online/embedded/barlow_rals", *common, "++name=full")
     full = torch.load(run_pretrain(full_cfg), weights_only=False)["state_dict"]
 
@@ -133,7 +135,7 @@ def test_task_checkpoints_and_stream_metadata(tiny_config, tmp_path):
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        (["++online.rals.k=400"], "larger than the 384 candidates"),
+        (["++online.k=400"], "larger than the 384 candidates"),
         (["++online.stream_batch_size=120"], "not divisible by method.group_size 16"),
         (["++online.memory.capacity=0"], "capacity must be at least 1"),
         (["++online.steps_per_batch=0"], "steps_per_batch must be at least 1"),

@@ -110,12 +110,6 @@ class MemoryConfig:
 
 
 @dataclass
-class RalsConfig:
-    enabled: bool = False
-    k: int = 256  # samples trained on per step, out of stream + memory candidates
-
-
-@dataclass
 class OnlineConfig:
     enabled: bool = False
     steps_per_batch: int = 10
@@ -133,7 +127,11 @@ class OnlineConfig:
     # extra forward of the stream batch per step, and draws from the RNG, so runs with and without it differ.
     probe_stream_loss: bool = False
     memory: MemoryConfig = field(default_factory=MemoryConfig)
-    rals: RalsConfig = field(default_factory=RalsConfig)
+    # Which candidates (stream + memory) each step trains on: none (all of them); rals (the k whose loss rose most
+    # since the stream batch arrived, paper Sec. 4.2); random (k uniformly at random: RALS's ablation, same
+    # candidates and backward compute, no scoring passes).
+    selection: str = "none"
+    k: int = 256  # samples trained on per step with selection rals/random (paper: 256 of 384)
 
 
 @dataclass
@@ -150,6 +148,27 @@ class CassleConfig:
 
 
 @dataclass
+class KnnConfig:
+    """Weighted kNN on frozen features, as solo-learn's: cosine similarity, k neighbours voting exp(sim / T)."""
+
+    enabled: bool = True
+    k: int = 20
+    temperature: float = 0.07
+
+
+@dataclass
+class EvalConfig:
+    """kNN monitor of online runs: top-1 on a fixed, seeded subset of the training and test sets, every ``every``
+    stream batches and at each task end (0: never), logged to metrics.csv and the progress bar."""
+
+    every: int = 50
+    train_samples: int = 5000
+    test_samples: int = 1000
+    seed: int = 0  # the subset; the same for every run seed, so runs compare on the same images
+    knn: KnnConfig = field(default_factory=KnnConfig)
+
+
+@dataclass
 class PretrainConfig:
     name: str = "run"
     seed: int = 5
@@ -160,6 +179,7 @@ class PretrainConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     online: OnlineConfig = field(default_factory=OnlineConfig)
     cassle: CassleConfig = field(default_factory=CassleConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     max_epochs: int = 400
     # auto: bf16-mixed on CPUs with native bf16 (avx512_bf16/amx) or CUDA with bf16, else 32.
     precision: str = "auto"
@@ -172,6 +192,8 @@ class PretrainConfig:
     val_every_n_epochs: int = 1  # online linear classifier on the test set; 0 = never
     log_every_n_steps: int = 10
     progress_bar: bool = True
+    # metrics.csv is always written; tensorboard or wandb (pip install wandb) log beside it.
+    logger: str = "csv"  # csv | tensorboard | wandb
 
 
 @dataclass
@@ -201,3 +223,5 @@ class LinearConfig:
     output_dir: str = "trained_models"
     output_json: str = ""  # default: <output_dir>/<name>/linear_results.json
     progress_bar: bool = True
+    # Weighted kNN beside the linear probe (features of the training set without augmentation).
+    knn: KnnConfig = field(default_factory=KnnConfig)

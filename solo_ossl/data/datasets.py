@@ -96,7 +96,7 @@ class ImageFolderDataset(Dataset):
 
 def loader_workers(dataset, requested: int) -> int:
     """DataLoader workers decode image files; in-memory arrays and file indices are faster in the main process."""
-    return requested if isinstance(dataset, ImageFolderDataset) else 0
+    return requested if isinstance(getattr(dataset, "dataset", dataset), ImageFolderDataset) else 0
 
 
 def synthetic_arrays(num_classes: int, per_class: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from solo_ossl.online.memory import ReplayMemory
-from solo_ossl.online.rals import FrozenCopy, batch_stats_without_update, expand_groups, rals_select, random_select
+from solo_ossl.online.rals import batch_stats_without_update, expand_groups
+from solo_ossl.online.selection import SELECTION_CHOICES, build_selection
 from solo_ossl.online.slclrs import slclrs
 from solo_ossl.utils.errors import SoloOsslError, check_finite
 
@@ -47,25 +48,29 @@ def validate_online_config(online_cfg, group_size: int) -> None:
         raise SoloOsslError(f"online.memory.capacity must be at least 1, got {online_cfg.memory.capacity}")
     if online_cfg.memory.store not in ("images", "indices"):
         raise SoloOsslError(f"online.memory.store must be images or indices, got '{online_cfg.memory.store}'")
-    rals = online_cfg.rals
-    if not rals.enabled:
-        return
-    candidates = online_cfg.stream_batch_size + memory_batch_size(online_cfg)
-    if rals.k > candidates:
+    if online_cfg.selection not in SELECTION_CHOICES:
         raise SoloOsslError(
-            f"online.rals.k={rals.k} is larger than the {candidates} candidates per step "
+            f"unknown online.selection '{online_cfg.selection}' (choose {', '.join(SELECTION_CHOICES)})"
+        )
+    if online_cfg.selection == "none":
+        return
+    k = online_cfg.k
+    candidates = online_cfg.stream_batch_size + memory_batch_size(online_cfg)
+    if k > candidates:
+        raise SoloOsslError(
+            f"online.k={k} is larger than the {candidates} candidates per step "
             f"(stream {online_cfg.stream_batch_size} + memory {memory_batch_size(online_cfg)}): lower k or raise "
             "online.memory.batches"
         )
-    if rals.k < group_size or rals.k % group_size:
-        raise SoloOsslError(f"online.rals.k={rals.k} must be a positive multiple of method.group_size={group_size}")
+    if k < group_size or k % group_size:
+        raise SoloOsslError(f"online.k={k} must be a positive multiple of method.group_size={group_size}")
     for what, size in (
         ("online.stream_batch_size", online_cfg.stream_batch_size),
         ("memory batch", memory_batch_size(online_cfg)),
     ):
         if size % group_size:
             raise SoloOsslError(
-                f"{what} {size} is not divisible by method.group_size {group_size}: RALS scores whole groups"
+                f"{what} {size} is not divisible by method.group_size {group_size}: selection keeps whole groups"
             )
 
 
@@ -96,7 +101,7 @@ class OnlineLearner:
         self.method = method
         self.cfg = online_cfg
         self.memory = ReplayMemory(online_cfg.memory.capacity, online_cfg.memory.policy, online_cfg.memory.seed)
-        self.anchor: FrozenCopy | None = None
+        self.selection = build_selection(online_cfg.selection)
         self.position = 0  # stream batches completed
         self.task_end_batches: set[int] = set()  # positions (1-based count) after which a task is complete
         self.dataset = None  # source of memory samples stored as indices
@@ -159,7 +164,7 @@ class OnlineLearner:
 
     def _memory_batch(self, device) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.memory.sample(memory_batch_size(self.cfg))
-        if self.cfg.rals.enabled:  # whole groups only
+        if self.selection is not None:  # whole groups only
             keep = len(x) - len(x) % self.method.group_size
             x, y = x[:keep], y[:keep]
         if self.cfg.memory.store == "indices" and len(x):
@@ -174,10 +179,8 @@ class OnlineLearner:
         indexes, stream_x, stream_y = batch
         optimizer = m.optimizers()
         schedule = self.stream_batch_schedule(optimizer.optimizer)
-        if self.cfg.rals.enabled:
-            if self.anchor is None:
-                self.anchor = FrozenCopy(m.backbone, m.projector)
-            self.anchor.refresh(m.backbone, m.projector)
+        if self.selection is not None:
+            self.selection.start_stream_batch(m)
         start = time.perf_counter()
         rows, losses, ratios, candidates_seen = [], [], [], 0
         n_stream = stream_x.size(0)
@@ -190,16 +193,15 @@ class OnlineLearner:
             v1, v2 = m.augment(candidates)
             selected = torch.arange(candidates.size(0), device=candidates.device)
             stream_unit_loss = ""
-            if self.cfg.rals.enabled:
+            if self.selection is not None:
                 units = candidates.size(0) // m.group_size
-                k_units = min(self.cfg.rals.k // m.group_size, units)
+                k_units = min(self.cfg.k // m.group_size, units)
                 if k_units < units:  # with fewer candidates than k (memory still filling) all are trained on
-                    if step == 0:  # model == anchor: all scores are 0, so no scoring passes (paper Fig. 3b)
-                        units_selected = random_select(units, k_units, candidates.device)
-                    else:
-                        units_selected, current = self._select(v1, v2, k_units)
-                        stream_unit_loss = current[: n_stream // m.group_size].mean().item()
-                    selected = expand_groups(units_selected, m.group_size)
+                    choice = self.selection.select(m, step, v1, v2, k_units)
+                    self.images_forward += choice.images_forward
+                    if choice.current is not None:
+                        stream_unit_loss = choice.current[: n_stream // m.group_size].mean().item()
+                    selected = expand_groups(choice.units, m.group_size)
                     v1, v2, targets = v1[selected], v2[selected], targets[selected]
             out1, out2 = m(v1), m(v2)
             loss = m.ssl_loss(out1["z"], out2["z"])
@@ -246,17 +248,6 @@ class OnlineLearner:
             {"loss_last": losses[-1], "img_s": candidates_seen / seconds}, prog_bar=True, on_step=True, logger=False
         )
         return torch.tensor(losses[-1])
-
-    @torch.no_grad()
-    def _select(self, v1: torch.Tensor, v2: torch.Tensor, k_units: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """RALS: units (samples or groups) whose loss rose most from the anchor to the current model, and the
-        current model's loss of every unit."""
-        m = self.method
-        with batch_stats_without_update(m.backbone, m.projector, self.anchor):
-            current = m.per_sample_loss(m(v1)["z"], m(v2)["z"])
-            anchor = m.per_sample_loss(self.anchor(m._prepare(v1)), self.anchor(m._prepare(v2)))
-        self.images_forward += 4 * v1.size(0)
-        return rals_select(current, anchor, k_units), current
 
     @torch.no_grad()
     def _probe(self, views: list[torch.Tensor]) -> float:

@@ -1,0 +1,4 @@
+from solo_ossl.eval.continual import continual_metrics, per_task_accuracy
+from solo_ossl.eval.knn import knn_accuracy, knn_predictions
+
+__all__ = ["continual_metrics", "knn_accuracy", "knn_predictions", "per_task_accuracy"]
