@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The CPU-scale Table 1 (docs/table1_cpu.md), one seed at a time, so that every finished seed's small result files
-# can be committed under docs/table1_cpu/ before the next starts (a session's processes end when it stops):
+# The CPU-scale Table 1 (docs/table1_cpu.md), one (seed, strategy) run at a time; after each, its small result files
+# are copied under docs/table1_cpu/METHOD/ so that they can be committed before the next starts (a session's
+# processes end when it stops):
 #   bash benchmarks/table1_cpu.sh METHOD "SEEDS" [STRATEGIES...]
 # e.g. bash benchmarks/table1_cpu.sh barlow "0 1 2" offline cassle ours_no_rals ours offline_cm cassle_cm ours_random
-# Runs already finished (a result.json under trained_models/table1-cpu-METHOD) are skipped; the task-1
-# checkpoint is retrained (deterministically, same seed) when its folder is gone.
+# Finished runs (a result.json under trained_models/table1-cpu-METHOD) are skipped; the task-1 checkpoint is
+# retrained (deterministically, the same seed) when its folder is gone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MALLOC_MMAP_THRESHOLD_=2147483647 MALLOC_TRIM_THRESHOLD_=2147483647
@@ -15,19 +16,27 @@ STRATEGIES=("$@")
 NPZ=${NPZ:-../shared/datasets/cifar100/cifar100_uint8.npz}
 OUT=trained_models/table1-cpu-$METHOD
 DOCS=docs/table1_cpu/$METHOD
-for seed in $SEEDS; do
-  python -m solo_ossl.compare --dataset cifar100 --method "$METHOD" --steps 10 --scale cpu --seeds "$seed" \
-    --strategies "${STRATEGIES[@]}" --output-dir "$OUT" ++data.dataset=npz ++data.data_dir="$NPZ"
+
+sync_docs() {
   mkdir -p "$DOCS"
   cp "$OUT"/results.csv "$OUT"/results.md "$OUT"/results.png "$DOCS"/
   for run in "$OUT"/*_seed*/ "$OUT"/task1/ "$OUT"/random_init/; do
+    [ -d "$run" ] || continue
     dest="$DOCS/$(basename "$run")"
     mkdir -p "$dest"
     for f in result.json task_matrix.csv continual.json task_matrix.png probe_seed*.json; do
-      [ -f "$run/$f" ] && cp "$run/$f" "$dest/"
+      if [ -f "$run/$f" ]; then cp "$run/$f" "$dest/"; fi
     done
-    [ -f "$run/online/online_curves.png" ] && cp "$run/online/online_curves.png" "$dest/"
-    [ -f "$run/online/online_steps.csv" ] && gzip -c "$run/online/online_steps.csv" > "$dest/online_steps.csv.gz"
+    if [ -f "$run/online/online_curves.png" ]; then cp "$run/online/online_curves.png" "$dest/"; fi
+    if [ -f "$run/online/online_steps.csv" ]; then gzip -c "$run/online/online_steps.csv" > "$dest/online_steps.csv.gz"; fi
   done
-  echo "[table1] $METHOD seed $seed done: $(date)"
+}
+
+for seed in $SEEDS; do
+  for strategy in "${STRATEGIES[@]}"; do
+    python -m solo_ossl.compare --dataset cifar100 --method "$METHOD" --steps 10 --scale cpu --seeds "$seed" \
+      --strategies "$strategy" --output-dir "$OUT" ++data.dataset=npz ++data.data_dir="$NPZ"
+    sync_docs
+    echo "[table1] $METHOD $strategy seed $seed done: $(date)"
+  done
 done

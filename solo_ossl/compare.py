@@ -320,37 +320,24 @@ def write_reports(results: list[dict], output_dir: Path, title: str, baselines: 
     def values(strategy, n, key):
         return [r[key] for r in cell.get((strategy, n), []) if r.get(key) is not None]
 
+    def accuracy_table(heading: str, key: str) -> list[str]:
+        header = ["", heading, "", "| strategy | " + " | ".join(f"{s} steps" for s in steps) + " |"]
+        rows = [
+            f"| {LABELS[st]} | " + " | ".join(mean_std(values(st, n, key)) for n in steps) + " |" for st in strategies
+        ]
+        return [*header, "|---|" + "---|" * len(steps), *rows]
+
     seeds = sorted({r["seed"] for r in results})
     lines = [
         f"# {title}",
         "",
         f"Seeds: {', '.join(map(str, seeds))}. Cells are mean ± std over seeds (one value: one seed).",
-        "",
-        "## Linear top-1 (%)",
-        "",
-        "| strategy | " + " | ".join(f"{s} steps" for s in steps) + " |",
-        "|---|" + "---|" * len(steps),
-    ]
-    for strategy in strategies:
-        lines.append(
-            f"| {LABELS[strategy]} | " + " | ".join(mean_std(values(strategy, n, "top1")) for n in steps) + " |"
-        )
-    lines += [
+        *accuracy_table("## Linear top-1 (%)", "top1"),
         "",
         f"Baselines (linear / kNN top-1): random backbone {mean_std(baselines['random']['top1'])} / "
         f"{mean_std(baselines['random']['knn_top1'])}; task-1 start {mean_std(baselines['task1']['top1'])} / "
         f"{mean_std(baselines['task1']['knn_top1'])}.",
-        "",
-        "## kNN top-1 (%), k = 20, T = 0.07",
-        "",
-        "| strategy | " + " | ".join(f"{s} steps" for s in steps) + " |",
-        "|---|" + "---|" * len(steps),
-    ]
-    for strategy in strategies:
-        lines.append(
-            f"| {LABELS[strategy]} | " + " | ".join(mean_std(values(strategy, n, "knn_top1")) for n in steps) + " |"
-        )
-    lines += [
+        *accuracy_table("## kNN top-1 (%), k = 20, T = 0.07", "knn_top1"),
         "",
         "## Average accuracy A, forgetting F, forward transfer FT (linear probe, %)",
         "",
