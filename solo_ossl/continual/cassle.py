@@ -3,8 +3,9 @@
 A predictor maps the current projections to those of a frozen copy of the model taken at the start of the task;
 the loss is the method's own ``distill_loss`` over both views (CaSSLe's symmetric contrastive loss for SimCLR,
 Barlow Twins' loss per view for Barlow Twins), weighted by ``distill_lamb``. The predictor carries over from task to
-task: CaSSLe loads the whole previous-task state (cassle/main_pretrain.py, ``load_state_dict(strict=False)``). The frozen copy normalizes with batch statistics, as CaSSLe's
-frozen model (kept in train mode) does, and its running statistics are never updated.
+task: CaSSLe loads the whole previous-task state (cassle/main_pretrain.py, ``load_state_dict(strict=False)``).
+The frozen copy normalizes with batch statistics, as CaSSLe's frozen model (kept in train mode) does, and its
+running statistics are never updated.
 """
 
 import torch

@@ -22,12 +22,6 @@ def build_backbone(backbone_cfg, crop_size: int) -> nn.Module:
     return BACKBONES[backbone_cfg.name](cifar=cifar, width=backbone_cfg.width)
 
 
-def warmup_epochs_for(warmup_epochs: float, max_epochs: int, max_warmup_share: float) -> float:
-    """Linear warm-up length: CaSSLe's ``warmup_epochs`` (10, for 400-500 epoch runs), capped at a share of the
-    run so that short runs (10 or 20 epochs per task) warm up briefly and still end annealed."""
-    return min(warmup_epochs, max_warmup_share * max_epochs)
-
-
 def warmup_cosine(
     optimizer: torch.optim.Optimizer,
     total_steps: int,
@@ -37,10 +31,13 @@ def warmup_cosine(
     warmup_start_factor: float,
     min_lr: float,
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    """Per-step linear warm-up then cosine decay to ``min_lr`` at ``total_steps``."""
+    """Per-step linear warm-up, then cosine decay to ``min_lr`` at ``total_steps``.
+
+    The warm-up lasts CaSSLe's ``warmup_epochs`` (10, for its 400-500 epoch runs), capped at ``max_warmup_share`` of
+    the run, so that short runs (10 or 20 epochs per task) warm up briefly and still end annealed.
+    """
     epochs = total_steps / steps_per_epoch
-    warmup = int(warmup_epochs_for(warmup_epochs, epochs, max_warmup_share) * steps_per_epoch)
-    warmup = min(total_steps - 1, warmup)
+    warmup = min(total_steps - 1, int(min(warmup_epochs, max_warmup_share * epochs) * steps_per_epoch))
     cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup), eta_min=min_lr)
     if warmup <= 0:
         return cosine
