@@ -19,13 +19,15 @@ DOCS=docs/table1_cpu/$METHOD
 
 sync_docs() {
   mkdir -p "$DOCS"
-  cp "$OUT"/results.csv "$OUT"/results.md "$OUT"/results.png "$DOCS"/
+  for f in results.csv results.md results.png; do
+    if [ -s "$OUT/$f" ]; then cp "$OUT/$f" "$DOCS"/; fi
+  done
   for run in "$OUT"/*_seed*/ "$OUT"/task1/ "$OUT"/random_init/; do
     [ -d "$run" ] || continue
     dest="$DOCS/$(basename "$run")"
     mkdir -p "$dest"
-    for f in result.json task_matrix.csv continual.json task_matrix.png probe_seed*.json; do
-      if [ -f "$run/$f" ]; then cp "$run/$f" "$dest/"; fi
+    for f in "$run"result.json "$run"task_matrix.csv "$run"continual.json "$run"task_matrix.png "$run"probe_seed*.json; do
+      if [ -f "$f" ]; then cp "$f" "$dest/"; fi
     done
     if [ -f "$run/online/online_curves.png" ]; then cp "$run/online/online_curves.png" "$dest/"; fi
     if [ -f "$run/online/online_steps.csv" ]; then gzip -c "$run/online/online_steps.csv" > "$dest/online_steps.csv.gz"; fi
