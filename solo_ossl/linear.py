@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from solo_ossl.data import EvalTransform, LinearTrainAugment, build_datasets
 from solo_ossl.data.dali import use_dali
 from solo_ossl.data.datasets import loader_workers
-from solo_ossl.eval.knn import knn_accuracy, knn_predictions
+from solo_ossl.eval.knn import knn_accuracy, knn_predictions, ranked_accuracy
 from solo_ossl.methods.base import build_backbone
 from solo_ossl.utils.checkpoint import backbone_state, checkpoint_backbone_config, load_into, read_checkpoint
 from solo_ossl.utils.errors import SoloOsslError
@@ -189,10 +189,7 @@ def evaluate(cfg: DictConfig, knn: bool = True) -> Evaluation:
     knn_ranked = None
     if knn:
         knn_ranked = knn_predictions(train_x, train_y, test_x, cfg.knn.k, cfg.knn.temperature)
-        hits = knn_ranked[:, : min(5, splits.num_classes)] == test_y.unsqueeze(1)
-        results.update(
-            knn_top1=100 * hits[:, 0].float().mean().item(), knn_top5=100 * hits.any(1).float().mean().item()
-        )
+        results["knn_top1"], results["knn_top5"] = ranked_accuracy(knn_ranked, test_y)
     results.update(
         checkpoint="random_init" if cfg.random_init else cfg.pretrained_ckpt,
         mode=cfg.mode,

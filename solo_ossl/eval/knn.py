@@ -42,6 +42,10 @@ def knn_accuracy(
     temperature: float = 0.07,
 ) -> tuple[float, float]:
     """(top-1, top-5) weighted kNN accuracy in percent."""
-    ranked = knn_predictions(train_features, train_targets, test_features, k, temperature)
-    hits = ranked[:, : min(5, ranked.size(1))] == test_targets.unsqueeze(1)
+    return ranked_accuracy(knn_predictions(train_features, train_targets, test_features, k, temperature), test_targets)
+
+
+def ranked_accuracy(ranked: torch.Tensor, targets: torch.Tensor) -> tuple[float, float]:
+    """(top-1, top-5) accuracy in percent of class rankings ``[N, num_classes]`` (best first)."""
+    hits = ranked[:, : min(5, ranked.size(1))] == targets.unsqueeze(1)
     return 100 * hits[:, 0].float().mean().item(), 100 * hits.any(dim=1).float().mean().item()

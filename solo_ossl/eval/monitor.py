@@ -18,8 +18,9 @@ def fixed_subset(dataset: Dataset, size: int, seed: int) -> Dataset:
 
 class KnnMonitor(Callback):
     """Weighted-kNN top-1 of the backbone every ``eval.every`` stream batches and at each task end, logged as
-    ``knn_top1`` with ``knn_stream_batch`` (rows of their own in metrics.csv, and the progress bar). The backbone runs in eval mode (BatchNorm running statistics)
-    and is put back in the mode it was in; no global random state is drawn."""
+    ``knn_top1`` with ``knn_stream_batch`` (rows of their own in metrics.csv, and the progress bar). The backbone
+    runs in eval mode (BatchNorm running statistics) and is put back in the mode it was in; no global random state
+    is drawn."""
 
     def __init__(
         self, eval_cfg, train_set: Dataset, test_set: Dataset, transforms: tuple[nn.Module, nn.Module], task_ends
