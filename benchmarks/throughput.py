@@ -37,7 +37,7 @@ from lightning.pytorch.callbacks import Callback
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from solo_ossl.utils.precision import cpu_has_native_bf16  # noqa: E402
+from solo_ossl.utils.device import cpu_has_native_bf16  # noqa: E402
 
 SHARED_NPZ = ROOT.parent / "shared" / "datasets" / "cifar100" / "cifar100_uint8.npz"
 MALLOC = {"MALLOC_MMAP_THRESHOLD_": "2147483647", "MALLOC_TRIM_THRESHOLD_": "2147483647"}
@@ -173,20 +173,24 @@ def stream_per_class(args, num_classes: int) -> int:
 def step_config(args, rals: bool, precision: str, out_dir: str, loader: str = "torch", tree: str = ""):
     from solo_ossl.args import load_config
 
+    on_gpu = args.device == "cuda"
     per_class = stream_per_class(args, 100)
     data = ["++data.dataset=npz", f"++data.data_dir={args.npz or SHARED_NPZ}"]
     if not (args.npz or SHARED_NPZ.is_file()):
         data, per_class = ["++data.dataset=embedded"], stream_per_class(args, 20)
     if loader == "dali":
         data = ["++data.dataset=imagefolder", f"++data.data_dir={tree}", "++data.loader=dali"]
-        data += ["++data.dali_device=cpu", "++data.load_size=32", "++data.num_workers=2"]
+        data += [f"++data.dali_device={'gpu' if on_gpu else 'cpu'}", "++data.load_size=32", "++data.num_workers=2"]
+    if args.full_stream:  # all of CIFAR-100's tasks 2-5, every training image
+        per_class = 0
     return load_config(
         [
             "--config-name",
             "online/cifar100/barlow_rals" if rals else "online/cifar100/barlow",
             *data,
             f"++data.train_per_class={per_class if loader == 'torch' else 0}",
-            "++data.num_tasks=2",
+            f"++data.num_tasks={5 if args.full_stream else 2}",
+            f"++accelerator={'gpu' if on_gpu else 'cpu'}",
             f"++backbone.width={args.width}",
             f"++online.steps_per_batch={args.steps}",
             f"++precision={precision}",
@@ -206,11 +210,22 @@ class StepTimer(Callback):
         self.augment_running, self.last_end, self.augment_start = 0.0, 0.0, 0.0
 
     def on_train_start(self, trainer, pl_module):
-        pl_module.augment.register_forward_pre_hook(lambda *_: setattr(self, "augment_start", time.perf_counter()))
+        pl_module.augment.register_forward_pre_hook(lambda *_: self._start_augment())
         pl_module.augment.register_forward_hook(lambda *_: self._stop_augment())
         self.last_end = time.perf_counter()
 
+    @staticmethod
+    def _sync() -> None:
+        # On a GPU the augmentation's kernels run asynchronously: wait for them to time it (this adds syncs).
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+
+    def _start_augment(self) -> None:
+        self._sync()
+        self.augment_start = time.perf_counter()
+
     def _stop_augment(self) -> None:
+        self._sync()
         self.augment_running += time.perf_counter() - self.augment_start
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
@@ -228,6 +243,7 @@ class StepTimer(Callback):
             "s_per_step": float(wall.mean() / steps),
             "data_share": float((fetch + augment).sum() / wall.sum()),
             "batches_timed": len(wall),
+            "run_s": float(sum(self.wall)),
         }
 
 
@@ -252,7 +268,7 @@ def part_bare(args) -> dict:
     from solo_ossl.methods import METHODS
     from solo_ossl.online.step import memory_batch_size
     from solo_ossl.online.stream import StreamBatchSampler, stream_order
-    from solo_ossl.utils.precision import resolve_precision
+    from solo_ossl.utils.device import resolve_precision
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = step_config(args, False, args.precision, tmp)
@@ -305,6 +321,7 @@ def run_part(args, part: str, malloc: bool = True, **options) -> dict:
     if malloc:
         env.update(MALLOC)
     cmd = [sys.executable, __file__, "--part", part, "--width", str(args.width), "--steps", str(args.steps)]
+    cmd += ["--device", args.device]
     cmd += ["--batches", str(args.batches), "--repeats", str(args.repeats)] + (["--npz", args.npz] if args.npz else [])
     for key, value in options.items():
         cmd += [f"--{key}", str(value)] if not isinstance(value, bool) else ([f"--{key}"] if value else [])
@@ -338,12 +355,26 @@ def main() -> None:
     parser.add_argument("--rals", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="32", help=argparse.SUPPRESS)
     parser.add_argument("--loader", default="torch", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        choices=["cpu", "cuda"],
+        help="cuda: the online step on the GPU (images/s with and without RALS, data share, DALI mixed when "
+        "installed) and the wall-clock of a full CIFAR-100 BT+RALS online run at N = --steps",
+    )
+    parser.add_argument("--full-stream", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.part:
         torch.set_num_threads(os.cpu_count() or 1)
         print("RESULT " + json.dumps(PARTS[args.part](args)), flush=True)
         return
     started = time.perf_counter()
+    if args.device == "cuda":
+        report = gpu_report(args, started)
+        print(report)
+        with open(args.out, "a") as f:
+            f.write(report)
+        return
     if args.ratio_only:
         report = rals_ratio_report(args, started)
         print(report)
@@ -375,6 +406,44 @@ def main() -> None:
 
 def cpu_name() -> str:
     return next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+
+
+def gpu_report(args, started: float) -> str:
+    """The online step on one GPU (``--device cuda``), at precision ``auto``: no RALS and RALS, with the torch
+    loader (kornia on the GPU) and DALI ``mixed`` when installed; then a full CIFAR-100 BT+RALS online run."""
+    from solo_ossl.data.dali import dali_available
+    from solo_ossl.utils.device import resolve_precision
+
+    precision = resolve_precision("auto", "gpu")
+    rows = []
+    for loader in ("torch", "dali") if dali_available() else ("torch",):
+        for rals in (False, True):
+            r = run_part(args, "step", rals=rals, precision=precision, loader=loader)
+            rows.append(
+                f"| {loader} | {'RALS' if rals else 'no RALS'} | {r['s_per_step'] * 1000:.1f} | "
+                f"{CANDIDATES / r['s_per_step'] if rals else 256 / r['s_per_step']:.0f} | {r['data_share']:.1%} |"
+            )
+    full = run_part(args, "step", rals=True, precision=precision, **{"full-stream": True})
+    minutes = (time.perf_counter() - started) / 60
+    name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "?"
+    return "\n".join(
+        [
+            f"\n## Online step on a GPU — {datetime.date.today()}",
+            f"Device: {name}; host {cpu_name()}, {os.cpu_count()} cores. Command: `python benchmarks/throughput.py "
+            f"--device cuda --width {args.width} --steps {args.steps} --batches {args.batches}` ({minutes:.0f} min). "
+            f"Precision {precision}, BT, real CIFAR-100 images, N = {args.steps}; images/s counts the candidates "
+            "augmented per step (384 with RALS, 256 without). The data share synchronizes the GPU around the "
+            "augmentation to time it.",
+            "",
+            "| loader | selection | ms/step | candidates/s | data share |",
+            "|---|---|---|---|---|",
+            *rows,
+            "",
+            f"Full CIFAR-100 BT+RALS online run (tasks 2-5, N = {args.steps}, width {args.width}): "
+            f"{full['run_s'] / 60:.1f} min of training.",
+            "",
+        ]
+    )
 
 
 def rals_ratio_report(args, started: float) -> str:

@@ -23,8 +23,14 @@ from solo_ossl.data.datasets import loader_workers
 from solo_ossl.eval.knn import knn_accuracy, knn_predictions, ranked_accuracy
 from solo_ossl.methods.base import build_backbone
 from solo_ossl.utils.checkpoint import backbone_state, checkpoint_backbone_config, load_into, read_checkpoint
+from solo_ossl.utils.device import (
+    autocast_dtype,
+    configure_device_defaults,
+    resolve_precision,
+    trainer_precision,
+    training_device,
+)
 from solo_ossl.utils.errors import SoloOsslError
-from solo_ossl.utils.precision import resolve_precision
 
 
 def load_backbone(cfg: DictConfig) -> nn.Module:
@@ -58,7 +64,8 @@ def extract_features(
         x = transform(images.to(device))
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
+        dtype = autocast_dtype(precision)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             feats.append(backbone(x).float().cpu())
         labels.append(targets)
     return torch.cat(feats), torch.cat(labels)
@@ -152,13 +159,16 @@ class Evaluation:
 
 
 def _frozen_setup(cfg: DictConfig):
-    """The run's data (and DALI transforms), the frozen backbone and the precision to extract features with."""
+    """The run's data (and DALI transforms), the frozen backbone on the training device (``accelerator``), and the
+    precision for that device."""
     L.seed_everything(cfg.seed, verbose=False)
-    splits, dali = use_dali(cfg.data, build_datasets(cfg.data, cfg.seed), cfg.seed)
-    backbone = load_backbone(cfg)
+    device = training_device(cfg.accelerator)
+    configure_device_defaults(device)
+    splits, dali = use_dali(cfg.data, build_datasets(cfg.data, cfg.seed), cfg.seed, cfg.accelerator)
+    backbone = load_backbone(cfg).to(device)
     if cfg.channels_last:
         backbone.to(memory_format=torch.channels_last)
-    return splits, dali, backbone, resolve_precision(cfg.precision)
+    return splits, dali, backbone, resolve_precision(cfg.precision, cfg.accelerator)
 
 
 def _features(cfg: DictConfig, splits, dali, backbone, precision: str, split: str):
@@ -216,7 +226,7 @@ def _train_linear_augmented(cfg: DictConfig, backbone: nn.Module, splits, dali, 
         max_epochs=cfg.max_epochs,
         accelerator=cfg.accelerator,
         devices=1,
-        precision=precision,
+        **trainer_precision(precision, cfg.accelerator),
         enable_progress_bar=cfg.progress_bar,
         enable_model_summary=False,
         enable_checkpointing=False,

@@ -19,8 +19,8 @@ from solo_ossl.eval.plots import plot_online_curves
 from solo_ossl.methods import METHODS
 from solo_ossl.online.stream import StreamBatchSampler, stream_order
 from solo_ossl.utils.checkpoint import atomic_save, read_checkpoint
+from solo_ossl.utils.device import configure_device_defaults, resolve_precision, trainer_precision, training_device
 from solo_ossl.utils.errors import SoloOsslError
-from solo_ossl.utils.precision import resolve_precision
 
 
 class OnlineCheckpoint(Callback):
@@ -70,7 +70,8 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.method.name not in METHODS:
         raise SoloOsslError(f"unknown method.name '{cfg.method.name}' (available: {', '.join(METHODS)})")
-    splits, dali = use_dali(cfg.data, build_datasets(cfg.data, cfg.seed), cfg.seed)
+    configure_device_defaults(training_device(cfg.accelerator))
+    splits, dali = use_dali(cfg.data, build_datasets(cfg.data, cfg.seed), cfg.seed, cfg.accelerator)
     order = class_order(splits.num_classes, cfg.data.class_order_seed, cfg.data.class_order)
     task_classes = split_tasks(order, cfg.data.num_tasks)
     run_dir = _run_dir(cfg)
@@ -89,7 +90,7 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
     common = dict(
         accelerator=cfg.accelerator,
         devices=1,
-        precision=resolve_precision(cfg.precision),
+        **trainer_precision(resolve_precision(cfg.precision, cfg.accelerator), cfg.accelerator),
         logger=build_loggers(cfg, run_dir),
         enable_progress_bar=cfg.progress_bar,
         enable_model_summary=False,

@@ -111,12 +111,13 @@ def test_stream_of_a_task_decodes_only_its_classes(tmp_path):
         assert views(x)[0].shape == (len(batch), 3, 24, 24)
 
 
-def dali_overrides(root):
+def dali_overrides(root, device="cpu"):
     return [
         "++data.dataset=imagefolder",
         f"++data.data_dir={root}",
         "++data.loader=dali",
-        "++data.dali_device=cpu",
+        f"++data.dali_device={device}",
+        f"++accelerator={device}",
         "++data.crop_size=24",
         "++data.load_size=28",
         "++data.num_tasks=2",
@@ -124,7 +125,17 @@ def dali_overrides(root):
     ]
 
 
-def test_online_and_linear_runs_through_dali(tmp_path, tiny_config):
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param(
+            "gpu",
+            marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")],
+        ),
+    ],
+)
+def test_online_and_linear_runs_through_dali(tmp_path, tiny_config, device):
     from solo_ossl.args import load_linear_config
     from solo_ossl.linear import run_linear
     from solo_ossl.pretrain import run_pretrain
@@ -132,7 +143,7 @@ def test_online_and_linear_runs_through_dali(tmp_path, tiny_config):
     root = write_jpeg_tree(tmp_path / "tree", per_class=8)
     cfg = tiny_config(
         "online/embedded/barlow_rals",
-        *dali_overrides(root),
+        *dali_overrides(root, device),
         "++online.stream_batch_size=16",
         "++online.steps_per_batch=3",
         "++online.memory.batches=1.0",
@@ -148,7 +159,7 @@ def test_online_and_linear_runs_through_dali(tmp_path, tiny_config):
     assert json.loads((tmp_path / "dali-online" / "stream.json").read_text())["num_samples"] == 32
     for mode in ("features", "augmented"):
         linear = load_linear_config(
-            ["--config-name", "linear/embedded", *dali_overrides(root), f"++pretrained_ckpt={final}"]
+            ["--config-name", "linear/embedded", *dali_overrides(root, device), f"++pretrained_ckpt={final}"]
             + [f"++output_dir={tmp_path}", "++max_epochs=1", "++precision=32", "++progress_bar=false", f"++mode={mode}"]
         )
         results = run_linear(linear)
@@ -163,7 +174,7 @@ def test_loader_errors(tiny_config):
     with pytest.raises(SoloOsslError, match="unknown data.loader"):
         run_pretrain(tiny_config("pretrain/embedded/barlow", "++data.loader=pil"))
     if not torch.cuda.is_available():
-        with pytest.raises(SoloOsslError, match="CUDA is not available"):
+        with pytest.raises(SoloOsslError, match="dali_device=gpu but the run trains on the cpu"):
             use_dali(OmegaConf.structured(DataConfig(dataset="imagefolder", loader="dali", dali_device="gpu")), None, 0)
 
 
@@ -175,3 +186,39 @@ def test_gpu_pipeline_matches_shapes(tmp_path):
     views.device = "gpu"
     v1, v2 = views(torch.arange(6, device="cuda"))
     assert v1.device.type == "cuda" and v1.shape == v2.shape == (6, 3, 24, 24)
+
+
+def test_prefetched_runs_equal_runs_on_demand(tmp_path):
+    root = write_jpeg_tree(tmp_path)
+    _, prefetching = transform(root, "multiview", seed=3)
+    _, on_demand = transform(root, "multiview", seed=3)
+    first, second = torch.tensor([0, 5, 7, 2]), torch.tensor([11, 1, 3, 3])
+    prefetching.prefetch(first)
+    assert prefetching._scheduled is not None
+    for indices in (first, second):
+        for a, b in zip(prefetching(indices), on_demand(indices), strict=True):
+            assert torch.equal(a, b)
+    prefetching.prefetch(first)  # not asked for: dropped, and the call still returns the batch asked for
+    assert prefetching(second)[0].shape == (4, 3, 24, 24) and prefetching._scheduled is None
+
+
+def test_encoded_file_cache_is_bounded_and_serves_later_reads(tmp_path):
+    folder = ImageFolderDataset(write_jpeg_tree(tmp_path) / "train", load_size=32)
+    sizes = [f.stat().st_size for f in folder.files]
+    cached = file_index_dataset(folder, cache_bytes=sizes[0] + sizes[1])
+    first = cached.read(torch.tensor([0, 1, 2]))
+    assert sorted(cached.cache) == [0, 1] and cached.cached_bytes == sizes[0] + sizes[1]  # file 2 did not fit
+    for i in (0, 1, 2):
+        folder.files[i].unlink()
+    again = cached.read(torch.tensor([1, 0]))
+    assert np.array_equal(again[0], first[1]) and np.array_equal(again[1], first[0])
+    with pytest.raises(SoloOsslError, match="cannot read image"):
+        cached.read(torch.tensor([2]))
+
+
+def test_pipeline_output_device_must_match_the_data(tmp_path):
+    _, views = transform(write_jpeg_tree(tmp_path), "multiview")
+    with pytest.raises(SoloOsslError, match="runs on the cpu but the data is on meta"):
+        views(torch.arange(4, device="meta"))
+    with pytest.raises(SoloOsslError, match="runs on the cpu but the data is on meta"):
+        views.prefetch(torch.arange(4), torch.device("meta"))

@@ -59,10 +59,10 @@ def test_rals_trains_on_k_and_anchor_is_fixed_within_a_stream_batch(tiny_config,
 
     stream_seen = {}
 
-    def memory_batch(self, device):
+    def memory_batch(self, device, samples_device):
         stored = self.memory.data[: len(self.memory)] if self.memory.data is not None else torch.empty(0)
         stream_seen.setdefault(self.position, set()).update(stored.tolist())
-        return original_sample(self, device)
+        return original_sample(self, device, samples_device)
 
     start_sums = {}
 

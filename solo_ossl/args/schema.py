@@ -31,7 +31,11 @@ class DataConfig:
     # dali: an imagefolder's files decoded and augmented by NVIDIA DALI pipelines (extra [dali]); the stream and
     # the memory then carry file indices.
     loader: str = "torch"
-    dali_device: str = "auto"  # auto (gpu when CUDA is available) | gpu | cpu
+    dali_device: str = "auto"  # auto (the device the run trains on, from accelerator) | gpu | cpu
+    dali_threads: int = 0  # DALI worker threads; 0: min(8, CPU cores)
+    # Encoded training files kept in RAM after their first read, up to this many GiB (0: off). The online step
+    # re-reads memory samples at every local step; ImageNet-100's training JPEGs are about 13 GB.
+    dali_cache_gb: float = 0.0
     download: bool = False
     num_workers: int = 2
     crop_size: int = 32

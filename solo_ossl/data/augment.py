@@ -2,10 +2,17 @@
 
 Online training re-augments stream + memory samples at every one of its N steps, so augmentation must be a few
 batched tensor ops rather than per-image PIL work.
+
+The random parameters (crop boxes, jitter factors, coins) are drawn on the CPU whatever device the images are on.
+kornia 0.9 moves its samplers with the module (``.to(cuda)``), and then reads the drawn coins in Python to decide
+which samples an op applies to: on a GPU each of those reads is a host sync (about 14 per local step), and kornia
+warns that some of its generators fail on some devices. A few hundred parameters cost nothing to draw on the host,
+and kornia copies them to the images' device where it needs them.
 """
 
 import kornia.augmentation as K
 import torch
+from kornia.augmentation.base import _BasicAugmentationBase
 from torch import nn
 
 
@@ -33,14 +40,43 @@ def to_unit_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255) if x.dtype == torch.uint8 else x
 
 
-class ViewAugment(nn.Module):
+class HostSampledAugment(nn.Module):
+    """A module whose kornia augmentations (``self.ops``) stay on the CPU when the module moves (``.to(cuda)``);
+    the rest of it (normalization constants) moves. The ops keep their place in ``state_dict``."""
+
+    def _apply(self, fn, *args, **kwargs):
+        ops = self._modules.pop("ops")
+        try:
+            return super()._apply(fn, *args, **kwargs)
+        finally:
+            self._modules["ops"] = ops
+
+
+def sampler_devices(module: nn.Module) -> set[torch.device]:
+    """Where the kornia augmentations in ``module`` draw their random parameters."""
+    devices = set()
+    for op in module.modules():
+        if isinstance(op, _BasicAugmentationBase):
+            devices.add(torch.device(op.device))
+            if op._param_generator is not None:
+                devices.add(torch.device(op._param_generator.device))
+    return devices
+
+
+def random_resized_crop(crop_size: int, scale: tuple[float, float]) -> K.RandomResizedCrop:
+    """Crops of every sample resampled in one batched warp: kornia's default ``slice`` mode loops over the samples
+    (about 765 resize kernels for two views of 384 candidates). The boxes are drawn the same way in both modes."""
+    return K.RandomResizedCrop((crop_size, crop_size), scale=scale, cropping_mode="resample")
+
+
+class ViewAugment(HostSampledAugment):
     """One view of solo-learn's recipe: random resized crop, colour jitter, grayscale, blur, solarization, flip."""
 
     def __init__(self, view_cfg, crop_size: int, mean, std) -> None:
         super().__init__()
         blur = _blur_kernel(crop_size)
         self.ops = nn.Sequential(
-            K.RandomResizedCrop((crop_size, crop_size), scale=(view_cfg.crop_min_scale, view_cfg.crop_max_scale)),
+            random_resized_crop(crop_size, (view_cfg.crop_min_scale, view_cfg.crop_max_scale)),
             # torchvision's ColorJitter semantics, as solo-learn and CaSSLe use (cassle/utils/pretrain_dataloader.py):
             # brightness multiplies, contrast blends toward the image's mean grey. kornia's ColorJiggle (additive
             # brightness, contrast without the mean) clipped 37% of real CIFAR pixels at SimCLR's strengths,
@@ -72,14 +108,12 @@ class MultiViewAugment(nn.Module):
         return [view(x) for view in self.views]
 
 
-class LinearTrainAugment(nn.Module):
+class LinearTrainAugment(HostSampledAugment):
     """Linear-probe training: random resized crop (scale 0.08-1) and flip, as solo-learn's linear recipe."""
 
     def __init__(self, crop_size: int, mean, std) -> None:
         super().__init__()
-        self.ops = nn.Sequential(
-            K.RandomResizedCrop((crop_size, crop_size), scale=(0.08, 1.0)), K.RandomHorizontalFlip()
-        )
+        self.ops = nn.Sequential(random_resized_crop(crop_size, (0.08, 1.0)), K.RandomHorizontalFlip())
         self.normalize = Normalize(mean, std)
 
     @torch.no_grad()

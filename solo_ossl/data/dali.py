@@ -14,6 +14,7 @@ failure, and silently skipping a sample would change the stream).
 """
 
 import dataclasses
+import os
 import re
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from solo_ossl.utils.device import resolve_accelerator
 from solo_ossl.utils.errors import SoloOsslError
 
 INSTALL_HINT = 'pip install -e ".[dali]" (package nvidia-dali-cuda120)'
@@ -45,23 +47,37 @@ def default_loader() -> str:
     return "dali" if torch.cuda.is_available() and dali_available() else "torch"
 
 
-def resolve_dali_device(requested: str) -> str:
-    """``gpu`` or ``cpu`` for ``data.dali_device`` = auto | gpu | cpu."""
+def resolve_dali_device(requested: str, accelerator: str = "auto") -> str:
+    """``gpu`` or ``cpu`` for ``data.dali_device`` = auto | gpu | cpu on a run whose ``accelerator`` is given: ``auto``
+    follows the device the run trains on. A pipeline must output where training happens (DALI copies its output
+    into the training tensor's memory: a CPU pipeline feeding a CUDA tensor would write host data to a device
+    pointer), so a mismatch is an error."""
     if requested not in ("auto", "gpu", "cpu"):
         raise SoloOsslError(f"unknown data.dali_device '{requested}' (choose auto, gpu or cpu)")
-    if requested == "gpu" and not torch.cuda.is_available():
-        raise SoloOsslError("data.dali_device=gpu but CUDA is not available: use ++data.dali_device=cpu (or auto)")
+    training = resolve_accelerator(accelerator)
     if requested == "auto":
-        return "gpu" if torch.cuda.is_available() else "cpu"
+        return training
+    if requested != training:
+        raise SoloOsslError(
+            f"data.dali_device={requested} but the run trains on the {training} (accelerator={accelerator}): "
+            f"use ++data.dali_device=auto (or {training})"
+        )
     return requested
 
 
 class FileIndexDataset(Dataset):
     """The samples of an image-folder split as ``(index, index, target)``: decoding happens in the DALI transform,
-    so the stream and the memory carry file indices."""
+    so the stream and the memory carry file indices.
 
-    def __init__(self, files: list[Path], targets: torch.Tensor, classes: list[str]) -> None:
+    With ``cache_bytes`` > 0, the encoded bytes of files read are kept in RAM up to that many bytes (the first files
+    read stay; the online step re-reads memory samples at every local step, drawn uniformly, so which files stay
+    does not matter). ImageNet-100's training JPEGs are about 13 GB."""
+
+    def __init__(self, files: list[Path], targets: torch.Tensor, classes: list[str], cache_bytes: int = 0) -> None:
         self.files, self.targets, self.classes = files, targets, classes
+        self.cache_bytes = cache_bytes
+        self.cache: dict[int, np.ndarray] = {}
+        self.cached_bytes = 0
 
     def __len__(self) -> int:
         return len(self.files)
@@ -76,13 +92,20 @@ class FileIndexDataset(Dataset):
 
     def read(self, indices: torch.Tensor) -> list[np.ndarray]:
         """Encoded bytes of the files at ``indices``."""
-        out = []
-        for i in indices.tolist():
-            try:
-                out.append(np.fromfile(self.files[i], dtype=np.uint8))
-            except OSError as e:
-                raise SoloOsslError(f"cannot read image {self.files[i]}: {e}") from e
-        return out
+        return [self._read_one(i) for i in indices.tolist()]
+
+    def _read_one(self, i: int) -> np.ndarray:
+        encoded = self.cache.get(i)
+        if encoded is not None:
+            return encoded
+        try:
+            encoded = np.fromfile(self.files[i], dtype=np.uint8)
+        except OSError as e:
+            raise SoloOsslError(f"cannot read image {self.files[i]}: {e}") from e
+        if self.cached_bytes + encoded.nbytes <= self.cache_bytes:
+            self.cache[i] = encoded
+            self.cached_bytes += encoded.nbytes
+        return encoded
 
 
 def _maybe(probability: float, dtype: str = "BOOL"):
@@ -185,8 +208,15 @@ class DaliTransform(nn.Module):
     """Indices of ``dataset`` files -> the pipeline's outputs as float tensors on the indices' device.
 
     ``kind`` is ``multiview`` (pretraining/online views, a list), ``linear_train`` or ``eval`` (one tensor).
-    The pipeline is built on first use, for the device the indices live on; batches larger than
-    ``max_batch_size`` are run in chunks. Holds no weights, so it never appears in checkpoints."""
+    The pipeline is built on first use, for the device the indices live on, which must be the pipeline's
+    (``device``); batches larger than ``max_batch_size`` are run in chunks. Holds no weights, so it never appears
+    in checkpoints.
+
+    The pipeline executes asynchronously: ``prefetch(indices)`` reads the files and starts decoding and augmenting
+    them, and the next call with the same indices returns the result. The online step prefetches the next local
+    step's candidates (the stream batch and a memory draw that does not depend on the model) while the current step
+    trains. Results do not depend on whether a batch was prefetched: DALI draws its random numbers per run, in
+    order."""
 
     def __init__(
         self,
@@ -203,6 +233,7 @@ class DaliTransform(nn.Module):
         self.dataset, self.kind, self.graph_args = dataset, kind, graph_args
         self.device, self.num_threads, self.max_batch_size, self.seed = device, num_threads, max_batch_size, seed
         self._pipeline = None
+        self._scheduled: torch.Tensor | None = None  # indices of a prefetched run not yet collected
 
     def _build(self, device: torch.device):
         from nvidia.dali.pipeline import pipeline_def
@@ -221,21 +252,26 @@ class DaliTransform(nn.Module):
             num_threads=self.num_threads,
             device_id=device_id,
             seed=self.seed,
-            exec_pipelined=False,
-            exec_async=False,
+            exec_pipelined=True,
+            exec_async=True,
             prefetch_queue_depth=1,
         )
         pipeline.build()
         return pipeline
 
-    def _run_chunk(self, indices: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
-        from nvidia.dali.plugin.pytorch import feed_ndarray
-
+    def _schedule(self, indices: torch.Tensor, device: torch.device) -> None:
         if self._pipeline is None:
             self._pipeline = self._build(device)
         self._pipeline.feed_input("encoded", self.dataset.read(indices))
+        self._pipeline.schedule_run()
+        self._scheduled = indices
+
+    def _collect(self, indices: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
+        from nvidia.dali.plugin.pytorch import feed_ndarray
+
+        self._scheduled = None
         try:
-            outputs = self._pipeline.run()
+            outputs = self._pipeline.outputs()
         except RuntimeError as e:
             self._pipeline = None  # DALI invalidates a pipeline after an operator error
             raise self._decode_error(indices, e) from e
@@ -247,6 +283,29 @@ class DaliTransform(nn.Module):
             feed_ndarray(dense, target, cuda_stream=stream)
             tensors.append(target)
         return tensors
+
+    def _run_chunk(self, indices: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
+        if self._scheduled is not None and not torch.equal(self._scheduled, indices):
+            self._collect(self._scheduled, device)  # a prefetch that was not asked for: drop it
+        if self._scheduled is None:
+            self._schedule(indices, device)
+        return self._collect(indices, device)
+
+    def _check_device(self, device: torch.device) -> None:
+        expected = "cuda" if self.device == "gpu" else "cpu"
+        if device.type != expected:
+            raise SoloOsslError(
+                f"the DALI pipeline runs on the {self.device} but the data is on {device} (it copies its output into "
+                f"the training tensors): set ++data.dali_device=auto, or the accelerator to match"
+            )
+
+    def prefetch(self, indices: torch.Tensor, device: torch.device | None = None) -> None:
+        """Start the run of a batch that a later call will ask for (one batch of at most ``max_batch_size``)."""
+        if self._scheduled is not None or len(indices) > self.max_batch_size or len(indices) == 0:
+            return
+        device = device or indices.device
+        self._check_device(device)
+        self._schedule(indices.cpu(), device)
 
     def _decode_error(self, indices: torch.Tensor, error: RuntimeError) -> Exception:
         """Name the file DALI failed on (its message gives the sample's position in the batch, '#3')."""
@@ -261,10 +320,14 @@ class DaliTransform(nn.Module):
         return SoloOsslError(f"cannot decode image {culprit} (DALI); remove or replace the file")
 
     @torch.no_grad()
-    def forward(self, indices: torch.Tensor) -> list[torch.Tensor] | torch.Tensor:
+    def forward(self, indices: torch.Tensor, device: torch.device | None = None) -> list[torch.Tensor] | torch.Tensor:
+        """The outputs for ``indices`` on ``device`` (default: the indices' device). Pass host indices and the
+        training device to avoid reading device indices back (a sync on a GPU)."""
         if indices.is_floating_point() or indices.ndim != 1:
             raise SoloOsslError("a DALI transform takes a 1-D tensor of file indices (data.loader=dali)")
-        chunks = [self._run_chunk(c.cpu(), indices.device) for c in indices.split(self.max_batch_size)]
+        device = device or indices.device
+        self._check_device(device)
+        chunks = [self._run_chunk(c.cpu(), device) for c in indices.split(self.max_batch_size)]
         outputs = [torch.cat(parts) for parts in zip(*chunks, strict=True)]
         return outputs if self.kind == "multiview" else outputs[0]
 
@@ -280,11 +343,11 @@ def _decodes(path: Path) -> bool:
     return True
 
 
-def file_index_dataset(image_folder) -> FileIndexDataset:
-    return FileIndexDataset(image_folder.files, image_folder.targets, image_folder.classes)
+def file_index_dataset(image_folder, cache_bytes: int = 0) -> FileIndexDataset:
+    return FileIndexDataset(image_folder.files, image_folder.targets, image_folder.classes, cache_bytes)
 
 
-def check_loader(data_cfg) -> None:
+def check_loader(data_cfg, accelerator: str = "auto") -> None:
     if data_cfg.loader not in ("torch", "dali"):
         raise SoloOsslError(f"unknown data.loader '{data_cfg.loader}' (choose torch or dali)")
     if data_cfg.loader == "dali":
@@ -294,25 +357,29 @@ def check_loader(data_cfg) -> None:
                 "(array datasets are augmented in batches by the torch loader)"
             )
         require_dali()
-        resolve_dali_device(data_cfg.dali_device)
+        resolve_dali_device(data_cfg.dali_device, accelerator)
 
 
-def use_dali(data_cfg, splits, seed: int):
+def use_dali(data_cfg, splits, seed: int, accelerator: str = "auto"):
     """For ``data.loader=dali``: the splits as file-index datasets and the DALI transforms over them (see
     ``dali_transforms``); for the torch loader, the splits unchanged and no transforms."""
-    check_loader(data_cfg)
+    check_loader(data_cfg, accelerator)
     if data_cfg.loader != "dali":
         return splits, None
-    train, test = file_index_dataset(splits.train), file_index_dataset(splits.test)
+    cache = int(data_cfg.dali_cache_gb * 2**30)
+    train, test = file_index_dataset(splits.train, cache), file_index_dataset(splits.test)
     splits = dataclasses.replace(splits, train=train, test=test)
-    return splits, dali_transforms(data_cfg, train, test, splits.mean, splits.std, seed)
+    device = resolve_dali_device(data_cfg.dali_device, accelerator)
+    return splits, dali_transforms(data_cfg, train, test, splits.mean, splits.std, seed, device)
 
 
-def dali_transforms(data_cfg, train: FileIndexDataset, test: FileIndexDataset, mean, std, seed: int) -> dict:
+def dali_transforms(
+    data_cfg, train: FileIndexDataset, test: FileIndexDataset, mean, std, seed: int, device: str
+) -> dict:
     """The DALI transforms of a run: ``views`` and ``linear_train`` over the training files, ``eval`` over the test
     files and ``eval_train`` over the training files (feature extraction)."""
-    device = resolve_dali_device(data_cfg.dali_device)
-    common = dict(device=device, num_threads=max(1, data_cfg.num_workers), seed=seed)
+    threads = data_cfg.dali_threads or min(8, os.cpu_count() or 1)
+    common = dict(device=device, num_threads=threads, seed=seed)
     crop, stats = data_cfg.crop_size, dict(mean=mean, std=std)
     return {
         "views": DaliTransform(

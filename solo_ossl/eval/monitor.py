@@ -39,8 +39,7 @@ class KnnMonitor(Callback):
         training = backbone.training
         backbone.eval()
         try:
-            precision = "bf16-mixed" if str(pl_module.trainer.precision).startswith("bf16") else "32"
-            args = (pl_module.cfg.channels_last, precision)
+            args = (pl_module.cfg.channels_last, str(pl_module.trainer.precision))
             train_x, train_y = extract_features(backbone, self.train, self.train_transform, 256, *args)
             test_x, test_y = extract_features(backbone, self.test, self.test_transform, 256, *args)
         finally:

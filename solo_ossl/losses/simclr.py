@@ -34,6 +34,6 @@ def simclr_loss_per_sample(z1: torch.Tensor, z2: torch.Tensor, temperature: floa
     batch = z1.size(0)
     with torch.autocast(device_type=z1.device.type, enabled=False):
         logits = _view_logits(torch.cat([z1, z2]), temperature)
-        partner = torch.cat([torch.arange(batch, 2 * batch), torch.arange(batch)]).to(z1.device)
+        partner = torch.arange(2 * batch, device=z1.device).roll(batch)  # view i's positive is view i +- batch
         per_view = F.cross_entropy(logits, partner, reduction="none")
         return per_view[:batch] + per_view[batch:]

@@ -1,4 +1,10 @@
-"""Replay memory of raw samples (uint8 images or dataset indices), with its own random generator."""
+"""Replay memory of raw samples (uint8 images or dataset indices), with its own random generator.
+
+The samples live on the device they are added from: uint8 images on the training GPU (CIFAR-100 at 10,000 images
+is 30 MB), so that the memory batch of every local step is drawn there without a host-to-device copy; dataset
+indices on the CPU, where the loader reads the files. Slots and draws come from a CPU generator, so a run's
+memory is the same on any device.
+"""
 
 import torch
 
@@ -43,23 +49,27 @@ class ReplayMemory:
     def add(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         if x.is_floating_point():
             raise SoloOsslError("ReplayMemory stores raw uint8 images or integer indices, not float tensors")
-        x = x.detach().cpu()
+        x = x.detach()
         n = x.size(0)
         if self.data is None:
-            self.data = torch.zeros((self.capacity, *x.shape[1:]), dtype=x.dtype)
+            self.data = torch.zeros((self.capacity, *x.shape[1:]), dtype=x.dtype, device=x.device)
         elif x.shape[1:] != self.data.shape[1:] or x.dtype != self.data.dtype:
             raise SoloOsslError(
                 f"memory holds {self.data.dtype} {tuple(self.data.shape[1:])} samples, got {x.dtype} {tuple(x.shape[1:])}"
             )
+        if self.data.device != x.device:  # a resumed memory (loaded on the CPU) joins the training device
+            self.data = self.data.to(x.device)
+        self.labels = self.labels.to(x.device)
         slots = self._slots(n)
         # Several samples of one batch may draw the same slot; the later one wins, as in a sequential loop.
         order = torch.arange(n)
         winner = torch.full((self.capacity,), -1, dtype=torch.long)
         winner.scatter_reduce_(0, slots.clamp(min=0), torch.where(slots >= 0, order, -1), reduce="amax")
-        keep = (slots >= 0) & (winner[slots.clamp(min=0)] == order)
-        self.data[slots[keep]] = x[keep]
+        kept = ((slots >= 0) & (winner[slots.clamp(min=0)] == order)).nonzero().squeeze(1)  # on the host
+        on_device = kept.to(x.device)  # integer indices: a boolean mask on a GPU would sync to count its elements
+        self.data[slots[kept]] = x[on_device]
         if y is not None:
-            self.labels[slots[keep]] = y.detach().cpu().long()[keep]
+            self.labels[slots[kept]] = y.detach().to(self.labels.device).long()[on_device]
         self.num_seen += n
         self.size = min(self.capacity, self.size + n)
 
@@ -74,8 +84,8 @@ class ReplayMemory:
         return {
             "capacity": self.capacity,
             "policy": self.policy,
-            "data": None if self.data is None else self.data[: self.size].clone(),
-            "labels": self.labels[: self.size].clone(),
+            "data": None if self.data is None else self.data[: self.size].to("cpu", copy=True),
+            "labels": self.labels[: self.size].to("cpu", copy=True),
             "size": self.size,
             "num_seen": self.num_seen,
             "generator": self.generator.get_state(),
@@ -92,6 +102,6 @@ class ReplayMemory:
         if state["data"] is not None:
             self.data = torch.zeros((self.capacity, *state["data"].shape[1:]), dtype=state["data"].dtype)
             self.data[: self.size] = state["data"]
-        self.labels.fill_(-1)
+        self.labels = torch.full((self.capacity,), -1, dtype=torch.long)
         self.labels[: self.size] = state["labels"]
         self.generator.set_state(state["generator"])

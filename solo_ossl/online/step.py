@@ -3,18 +3,19 @@ a fresh one-cycle schedule, replay memory and optionally RALS (paper Sec. 4, Fig
 
 import collections
 import csv
-import random
+import functools
+import math
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from solo_ossl.online.memory import ReplayMemory
 from solo_ossl.online.rals import batch_stats_without_update, expand_groups
 from solo_ossl.online.selection import SELECTION_CHOICES, build_selection
 from solo_ossl.online.slclrs import slclrs
-from solo_ossl.utils.errors import SoloOsslError, check_finite
+from solo_ossl.utils.device import capture_rng_states, restore_rng_states
+from solo_ossl.utils.errors import SoloOsslError, check_finite_steps
 
 # stream_unit_loss: mean per-unit loss of the stream samples under the current model, from the RALS scoring pass
 # (before the step); unlike "loss" it is not biased by which samples were selected. Empty without scoring, and at
@@ -78,21 +79,6 @@ def memory_batch_size(online_cfg) -> int:
     return round(online_cfg.memory.batches * online_cfg.stream_batch_size)
 
 
-def capture_rng_states() -> dict:
-    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def restore_rng_states(states: dict) -> None:
-    torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
-    random.setstate(states["python"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-
-
 class OnlineLearner:
     """Online-mode state of a method: memory, anchor, stream position, and the step that uses them."""
 
@@ -108,6 +94,7 @@ class OnlineLearner:
         self.steps_csv: Path | None = None
         self.pending_rng: dict | None = None
         self.pending_optimizer_state: dict | None = None
+        self.pending_precision_state: dict = {}
         self.recent_ratios: collections.deque = collections.deque(maxlen=100)
         self.images_forward = 0  # image-views through the model, with or without gradient
         self.images_backward = 0  # image-views back-propagated
@@ -117,7 +104,7 @@ class OnlineLearner:
         return {
             "position": self.position,
             "memory": self.memory.state_dict(),
-            "rng": capture_rng_states(),
+            "rng": capture_rng_states(self.method.device),
             "recent_ratios": list(self.recent_ratios),
             "images_forward": self.images_forward,
             "images_backward": self.images_backward,
@@ -136,11 +123,18 @@ class OnlineLearner:
         self.method.load_state_dict(checkpoint["state_dict"])
         self.load_state_dict(checkpoint["online"])
         self.pending_optimizer_state = checkpoint["optimizer_states"][0]
+        # Lightning saves its precision plugin's state (fp16's GradScaler) under the plugin's class name.
+        self.pending_precision_state = {k: v for k, v in checkpoint.items() if k.endswith("Precision")}
 
     def on_train_start(self) -> None:
         if self.pending_optimizer_state is not None:
             self.method.optimizers().optimizer.load_state_dict(self.pending_optimizer_state)
             self.pending_optimizer_state = None
+        plugin = self.method.trainer.precision_plugin
+        state = self.pending_precision_state.pop(type(plugin).__qualname__, None)
+        if state:
+            plugin.load_state_dict(state)
+        self.pending_precision_state = {}
 
     # ---- the step --------------------------------------------------------------------------------------
     def _max_lrs(self, optimizer) -> list[float]:
@@ -162,37 +156,55 @@ class OnlineLearner:
             max_momentum=self.cfg.max_momentum,
         )
 
-    def _memory_batch(self, device) -> tuple[torch.Tensor, torch.Tensor]:
+    def _memory_batch(self, device: torch.device, samples_device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """A memory draw: the samples on ``samples_device`` (the host for file indices that DALI decodes), the
+        labels on the training ``device``."""
         x, y = self.memory.sample(memory_batch_size(self.cfg))
         if self.selection is not None:  # whole groups only
             keep = len(x) - len(x) % self.method.group_size
             x, y = x[:keep], y[:keep]
         if self.cfg.memory.store == "indices" and len(x):
             x = self.dataset.load(x)
-        return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        return x.to(samples_device, non_blocking=True), y.to(device, non_blocking=True)
 
     def training_step(self, batch) -> torch.Tensor:
+        """One stream batch: N local steps, each on the stream batch and a memory batch (paper Fig. 2).
+
+        The per-step values (loss, stream share, ...) stay on the device and reach the host once, after the N steps:
+        on a GPU each read inside the loop would wait for the queued kernels. A loss that is not finite still stops
+        the run, before the memory and the checkpoint take this stream batch, naming its step."""
         if self.pending_rng is not None:
-            restore_rng_states(self.pending_rng)
+            restore_rng_states(self.pending_rng, self.method.device)
             self.pending_rng = None
         m = self.method
         indexes, stream_x, stream_y = batch
+        device, n_stream = stream_x.device, stream_x.size(0)
+        augment, samples_device = m.augment, device
+        if hasattr(m.augment, "prefetch"):  # DALI decodes file indices: they stay on the host (read once here)
+            stream_x, samples_device = indexes.cpu(), torch.device("cpu")
+            augment = functools.partial(m.augment, device=device)
         optimizer = m.optimizers()
         schedule = self.stream_batch_schedule(optimizer.optimizer)
         if self.selection is not None:
             self.selection.start_stream_batch(m)
         start = time.perf_counter()
-        rows, losses, ratios, candidates_seen = [], [], [], 0
-        n_stream = stream_x.size(0)
-        probe_views = m.augment(stream_x) if self.cfg.probe_stream_loss else None
+        probe_views = augment(stream_x) if self.cfg.probe_stream_loss else None
+        not_measured = torch.tensor(float("nan"), device=device)
+        per_step, schedule_values, sizes, candidates_seen = [], [], [], 0
+        next_memory = self._memory_batch(device, samples_device)
         for step in range(self.cfg.steps_per_batch):
-            memory_x, memory_y = self._memory_batch(stream_x.device)
+            memory_x, memory_y = next_memory
             candidates = torch.cat([stream_x, memory_x]) if len(memory_x) else stream_x
             targets = torch.cat([stream_y, memory_y]) if len(memory_x) else stream_y
             candidates_seen += candidates.size(0)
-            v1, v2 = m.augment(candidates)
-            selected = torch.arange(candidates.size(0), device=candidates.device)
-            stream_unit_loss = ""
+            v1, v2 = augment(candidates)
+            if step + 1 < self.cfg.steps_per_batch:
+                # The next draw does not depend on the model: DALI starts decoding it while this step trains.
+                next_memory = self._memory_batch(device, samples_device)
+                if hasattr(m.augment, "prefetch"):
+                    upcoming = torch.cat([stream_x, next_memory[0]]) if len(next_memory[0]) else stream_x
+                    m.augment.prefetch(upcoming, device)
+            stream_share, stream_unit_loss = torch.tensor(n_stream / candidates.size(0), device=device), not_measured
             if self.selection is not None:
                 units = candidates.size(0) // m.group_size
                 k_units = min(self.cfg.k // m.group_size, units)
@@ -200,42 +212,47 @@ class OnlineLearner:
                     choice = self.selection.select(m, step, v1, v2, k_units)
                     self.images_forward += choice.images_forward
                     if choice.current is not None:
-                        stream_unit_loss = choice.current[: n_stream // m.group_size].mean().item()
+                        stream_unit_loss = choice.current[: n_stream // m.group_size].mean()
                     selected = expand_groups(choice.units, m.group_size)
+                    stream_share = (selected < n_stream).float().mean()
                     v1, v2, targets = v1[selected], v2[selected], targets[selected]
             out1, out2 = m(v1), m(v2)
             loss = m.ssl_loss(out1["z"], out2["z"])
-            check_finite(loss, f"stream batch {self.position}, local step {step}")
             class_loss, _ = m.classifier_loss([out1["feats"], out2["feats"]], targets)
             group = optimizer.optimizer.param_groups[0]
-            lr, momentum = group["lr"], group["momentum"]
+            schedule_values.append((group["lr"], group["momentum"]))
             optimizer.zero_grad()
             m.manual_backward(loss + class_loss)
             optimizer.step()
             schedule.step()
+            sizes.append(v1.size(0))
             self.images_backward += 2 * v1.size(0)
             self.images_forward += 2 * v1.size(0)
-            ratio = (selected < n_stream).float().mean().item()
-            losses.append(loss.item())
-            ratios.append(ratio)
-            probe = self._probe(probe_views) if probe_views is not None else ""
-            rows.append(
-                [self.position, step, loss.item(), lr, momentum, selected.numel(), ratio, stream_unit_loss, probe]
-            )
+            probe = self._probe(probe_views) if probe_views is not None else not_measured
+            per_step.append(torch.stack([loss.detach().float(), stream_share, stream_unit_loss, probe.float()]))
+        values = self._to_host(per_step)
+        check_finite_steps(values[:, 0], lambda step: f"stream batch {self.position}, local step {step}")
         seconds = time.perf_counter() - start
-        self.memory.add(indexes.cpu() if self.cfg.memory.store == "indices" else stream_x.cpu(), stream_y.cpu())
+        self.memory.add(indexes.cpu() if self.cfg.memory.store == "indices" else stream_x, stream_y)
+        losses, ratios = values[:, 0].tolist(), values[:, 1].tolist()
+        rows = [
+            [self.position, step, loss, lr, momentum, size, ratio, *("" if math.isnan(v) else v for v in extra)]
+            for step, (loss, ratio, *extra), (lr, momentum), size in zip(
+                range(len(per_step)), values.tolist(), schedule_values, sizes, strict=True
+            )
+        ]
         self.position += 1
         self.recent_ratios.append(sum(ratios) / len(ratios))
         self._write_steps(rows)
         m.log_dict(
             {
-                "loss": float(np.mean(losses)),
+                "loss": sum(losses) / len(losses),
                 "loss_first_step": losses[0],
                 "loss_last_step": losses[-1],
-                "lr": rows[-1][3],
-                "momentum": rows[-1][4],
+                "lr": schedule_values[-1][0],
+                "momentum": schedule_values[-1][1],
                 "stream_selected_ratio_last_step": ratios[-1],
-                "stream_selected_ratio_mean100": float(np.mean(self.recent_ratios)),
+                "stream_selected_ratio_mean100": sum(self.recent_ratios) / len(self.recent_ratios),
                 "images_forward": float(self.images_forward),
                 "images_backward": float(self.images_backward),
                 "memory_size": float(len(self.memory)),
@@ -247,14 +264,19 @@ class OnlineLearner:
         m.log_dict(
             {"loss_last": losses[-1], "img_s": candidates_seen / seconds}, prog_bar=True, on_step=True, logger=False
         )
-        return torch.tensor(losses[-1])
+        return values[-1, 0]
+
+    @staticmethod
+    def _to_host(per_step: list[torch.Tensor]) -> torch.Tensor:
+        """The stream batch's one read of device values: ``[N, 4]`` (loss, stream share, stream unit loss, probe)."""
+        return torch.stack(per_step).cpu()
 
     @torch.no_grad()
-    def _probe(self, views: list[torch.Tensor]) -> float:
+    def _probe(self, views: list[torch.Tensor]) -> torch.Tensor:
         """SSL loss of the stream batch on fixed views, under the weights just updated."""
         m = self.method
         with batch_stats_without_update(m.backbone, m.projector):
-            loss = m.ssl_loss(m(views[0])["z"], m(views[1])["z"]).item()
+            loss = m.ssl_loss(m(views[0])["z"], m(views[1])["z"])
         self.images_forward += 2 * views[0].size(0)
         return loss
 

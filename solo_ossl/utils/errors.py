@@ -35,9 +35,20 @@ def exit_on_user_error(main: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-def check_finite(loss: torch.Tensor, where: str) -> None:
-    if not math.isfinite(loss.item()):
+def check_finite(loss: torch.Tensor | float, where: str) -> None:
+    value = float(loss)
+    if not math.isfinite(value):
         raise SoloOsslError(
-            f"the loss became {loss.item()} at {where}: training diverged; lower the learning rate "
+            f"the loss became {value} at {where}: training diverged; lower the learning rate "
             "(optimizer.lr or online.max_lr) or use ++precision=32, then resume from the last checkpoint"
         )
+
+
+def check_finite_steps(losses: torch.Tensor, where: Callable[[int], str]) -> None:
+    """``check_finite`` for the host-side losses of consecutive steps, naming the first step that is not finite
+    (``where(step)``). The losses are the fp32 values, not fp16's scaled ones: a step that fp16's GradScaler skips
+    for overflowing gradients has a finite loss and does not stop the run."""
+    bad = (~torch.isfinite(losses)).nonzero()
+    if len(bad):
+        step = int(bad[0, 0])
+        check_finite(losses[step], where(step))
