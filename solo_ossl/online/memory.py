@@ -66,7 +66,8 @@ class ReplayMemory:
         winner = torch.full((self.capacity,), -1, dtype=torch.long)
         winner.scatter_reduce_(0, slots.clamp(min=0), torch.where(slots >= 0, order, -1), reduce="amax")
         kept = ((slots >= 0) & (winner[slots.clamp(min=0)] == order)).nonzero().squeeze(1)  # on the host
-        on_device = kept.to(x.device)  # integer indices: a boolean mask on a GPU would sync to count its elements
+        # Integer indices (a boolean mask on a GPU would sync to count its elements), copied without waiting.
+        on_device = kept.to(x.device, non_blocking=True)
         self.data[slots[kept]] = x[on_device]
         if y is not None:
             self.labels[slots[kept]] = y.detach().to(self.labels.device).long()[on_device]
@@ -78,6 +79,7 @@ class ReplayMemory:
         if self.data is None or n <= 0:
             return torch.empty(0), torch.empty(0, dtype=torch.long)
         idx = torch.randperm(self.size, generator=self.generator)[: min(n, self.size)]
+        idx = idx.to(self.data.device, non_blocking=True)  # without waiting for the device's queue
         return self.data[idx], self.labels[idx]
 
     def state_dict(self) -> dict:

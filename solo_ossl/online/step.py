@@ -189,7 +189,8 @@ class OnlineLearner:
             self.selection.start_stream_batch(m)
         start = time.perf_counter()
         probe_views = augment(stream_x) if self.cfg.probe_stream_loss else None
-        not_measured = torch.tensor(float("nan"), device=device)
+        # Filled on the device (torch.tensor(value, device=cuda) would copy from the host and wait for the stream).
+        not_measured = torch.full((), float("nan"), device=device)
         per_step, schedule_values, sizes, candidates_seen = [], [], [], 0
         next_memory = self._memory_batch(device, samples_device)
         for step in range(self.cfg.steps_per_batch):
@@ -204,7 +205,7 @@ class OnlineLearner:
                 if hasattr(m.augment, "prefetch"):
                     upcoming = torch.cat([stream_x, next_memory[0]]) if len(next_memory[0]) else stream_x
                     m.augment.prefetch(upcoming, device)
-            stream_share, stream_unit_loss = torch.tensor(n_stream / candidates.size(0), device=device), not_measured
+            stream_share, stream_unit_loss = torch.full((), n_stream / candidates.size(0), device=device), not_measured
             if self.selection is not None:
                 units = candidates.size(0) // m.group_size
                 k_units = min(self.cfg.k // m.group_size, units)
