@@ -2,6 +2,8 @@
 
 import sys
 
+from lightning.pytorch.utilities import rank_zero_only
+
 from solo_ossl.args import load_linear_config
 from solo_ossl.linear import run_linear
 from solo_ossl.utils.errors import exit_on_user_error
@@ -11,7 +13,8 @@ from solo_ossl.utils.errors import exit_on_user_error
 def main(argv: list[str]) -> dict:
     results = run_linear(load_linear_config(argv))
     top5 = f", top-5 {results['top5']:.2f}%" if "top5" in results else ""
-    print(f"linear probe ({results['checkpoint']}): top-1 {results['top1']:.2f}%{top5}")
+    if rank_zero_only.rank == 0:  # with devices > 1, every process evaluated
+        print(f"linear probe ({results['checkpoint']}): top-1 {results['top1']:.2f}%{top5}")
     return results
 
 

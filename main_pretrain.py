@@ -2,6 +2,8 @@
 
 import sys
 
+from lightning.pytorch.utilities import rank_zero_only
+
 from solo_ossl.args import load_config
 from solo_ossl.pretrain import run_pretrain
 from solo_ossl.utils.errors import exit_on_user_error
@@ -10,7 +12,8 @@ from solo_ossl.utils.errors import exit_on_user_error
 @exit_on_user_error
 def main(argv: list[str]) -> None:
     final = run_pretrain(load_config(argv))
-    print(f"checkpoint: {final}")
+    if rank_zero_only.rank == 0:
+        print(f"checkpoint: {final}")
 
 
 if __name__ == "__main__":

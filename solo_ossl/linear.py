@@ -13,6 +13,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 import torchmetrics
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -30,6 +31,7 @@ from solo_ossl.utils.device import (
     trainer_precision,
     training_device,
 )
+from solo_ossl.utils.distributed import check_devices, trainer_distribution
 from solo_ossl.utils.errors import SoloOsslError
 
 
@@ -188,6 +190,8 @@ def evaluate(cfg: DictConfig, knn: bool = True) -> Evaluation:
     if cfg.mode == "features" or knn:
         train_x, train_y = _features(cfg, splits, dali, backbone, precision, "train")
     if cfg.mode == "features":
+        if check_devices(cfg) > 1:
+            print("note: features mode trains the linear layer in this one process (devices applies to augmented)")
         head = train_linear_on_features(train_x, train_y, splits.num_classes, cfg)
     elif cfg.mode == "augmented":
         head = _train_linear_augmented(cfg, backbone, splits, dali, precision)
@@ -225,7 +229,7 @@ def _train_linear_augmented(cfg: DictConfig, backbone: nn.Module, splits, dali, 
     trainer = L.Trainer(
         max_epochs=cfg.max_epochs,
         accelerator=cfg.accelerator,
-        devices=1,
+        **trainer_distribution(cfg),
         **trainer_precision(precision, cfg.accelerator),
         enable_progress_bar=cfg.progress_bar,
         enable_model_summary=False,
@@ -257,7 +261,8 @@ def run_knn(cfg: DictConfig) -> dict:
 def run_linear(cfg: DictConfig) -> dict:
     """``evaluate`` and write its results to ``cfg.output_json`` (default ``<output_dir>/<name>/linear_results.json``)."""
     results = evaluate(cfg, knn=cfg.knn.enabled).results
-    out = Path(cfg.output_json) if cfg.output_json else Path(cfg.output_dir) / cfg.name / "linear_results.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    if rank_zero_only.rank == 0:  # with devices > 1 (augmented mode), every process evaluates; one writes
+        out = Path(cfg.output_json) if cfg.output_json else Path(cfg.output_dir) / cfg.name / "linear_results.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
     return results

@@ -20,6 +20,7 @@ from solo_ossl.methods import METHODS
 from solo_ossl.online.stream import StreamBatchSampler, stream_order
 from solo_ossl.utils.checkpoint import atomic_save, read_checkpoint
 from solo_ossl.utils.device import configure_device_defaults, resolve_precision, trainer_precision, training_device
+from solo_ossl.utils.distributed import set_ranks, trainer_distribution
 from solo_ossl.utils.errors import SoloOsslError
 
 
@@ -75,8 +76,6 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
     order = class_order(splits.num_classes, cfg.data.class_order_seed, cfg.data.class_order)
     task_classes = split_tasks(order, cfg.data.num_tasks)
     run_dir = _run_dir(cfg)
-    OmegaConf.save(cfg, run_dir / "config.yaml")
-    (run_dir / "class_order.json").write_text(json.dumps({"class_order": order, "tasks": task_classes}))
     model = METHODS[cfg.method.name](cfg, splits.num_classes, splits.mean, splits.std)
     if dali is not None:
         model.augment, model.eval_transform = dali["views"], dali["eval"]
@@ -89,7 +88,7 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
     ckpt_dir.mkdir(exist_ok=True)
     common = dict(
         accelerator=cfg.accelerator,
-        devices=1,
+        **trainer_distribution(cfg, online=cfg.online.enabled),
         **trainer_precision(resolve_precision(cfg.precision, cfg.accelerator), cfg.accelerator),
         logger=build_loggers(cfg, run_dir),
         enable_progress_bar=cfg.progress_bar,
@@ -97,17 +96,30 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
         num_sanity_val_steps=0,
     )
     if cfg.online.enabled:
-        loader, task_ends = _online_setup(cfg, model, splits.train, task_classes, run_dir, checkpoint)
+        # The stream is split over the processes by the stream's own sampler, not Lightning's.
+        trainer = L.Trainer(
+            max_epochs=1,
+            callbacks=list(extra_callbacks),
+            log_every_n_steps=1,
+            limit_val_batches=0,
+            use_distributed_sampler=False,
+            **common,
+        )
+        rank, world = set_ranks(trainer)
+        _write_run_files(cfg, run_dir, order, task_classes, rank)
+        model.online_learner.shard(rank, world)
+        loader, task_ends = _online_setup(cfg, model, splits.train, task_classes, run_dir, checkpoint, rank, world)
         if len(loader) == 0:
             print(f"the stream is already complete at batch {model.online_learner.position}; nothing to train")
-        callbacks = [OnlineCheckpoint(ckpt_dir, cfg.online.checkpoint_every, task_ends), *extra_callbacks]
+        callbacks = [OnlineCheckpoint(ckpt_dir, cfg.online.checkpoint_every, task_ends)]
         if cfg.eval.every > 0:
             transforms = (dali["eval_train"], dali["eval"]) if dali else (model.eval_transform,) * 2
             callbacks.insert(0, KnnMonitor(cfg.eval, splits.train, splits.test, transforms, task_ends))
-        trainer = L.Trainer(max_epochs=1, callbacks=callbacks, log_every_n_steps=1, limit_val_batches=0, **common)
+        trainer.callbacks[:0] = callbacks
         if len(loader):
             trainer.fit(model, train_dataloaders=loader)
-            plot_online_curves(run_dir)
+            if trainer.is_global_zero:
+                plot_online_curves(run_dir)
         else:
             trainer.strategy.connect(model)
     else:
@@ -134,13 +146,22 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
             check_val_every_n_epoch=max(1, cfg.val_every_n_epochs),
             **common,
         )
+        _write_run_files(cfg, run_dir, order, task_classes, set_ranks(trainer)[0])
         trainer.fit(model, loader, val_loader if cfg.val_every_n_epochs > 0 else None, ckpt_path=cfg.resume or None)
     final = run_dir / "final.ckpt"
     atomic_save(trainer, final)
     return final
 
 
-def _online_setup(cfg, model, train_set, task_classes, run_dir: Path, checkpoint: dict | None):
+def _write_run_files(cfg: DictConfig, run_dir: Path, order: list[int], task_classes: list[list[int]], rank: int):
+    if rank == 0:
+        OmegaConf.save(cfg, run_dir / "config.yaml")
+        (run_dir / "class_order.json").write_text(json.dumps({"class_order": order, "tasks": task_classes}))
+
+
+def _online_setup(
+    cfg, model, train_set, task_classes, run_dir: Path, checkpoint: dict | None, rank: int = 0, world: int = 1
+):
     online = cfg.online
     first = 2 if online.skip_first_task else 1
     tasks = [t for t in range(first, cfg.data.num_tasks + 1)]
@@ -148,10 +169,12 @@ def _online_setup(cfg, model, train_set, task_classes, run_dir: Path, checkpoint
         print("warning: online.skip_first_task=true without pretrained_ckpt: streaming tasks 2.. from random weights")
     order = stream_order(train_set.targets, task_classes, tasks, cfg.seed)
     learner = model.online_learner
-    if online.selection != "none" and len(order) % model.group_size:
-        # The last stream batch must hold whole selection groups; at most group_size-1 stream samples are cut.
-        cut = len(order) % model.group_size
-        print(f"warning: the stream's last {cut} samples are dropped so that groups of {model.group_size} fit")
+    # The last stream batch must split into whole selection groups per process; fewer than unit samples are cut.
+    unit = world * (model.group_size if online.selection != "none" else 1)
+    if len(order) % unit:
+        cut = len(order) % unit
+        if rank == 0:
+            print(f"warning: the stream's last {cut} samples are dropped so that it splits into units of {unit}")
         order = order[:-cut]
     task_sizes = [len(i) for i in task_sample_indices(train_set.targets, task_classes, tasks)]
     bs = online.stream_batch_size
@@ -166,12 +189,24 @@ def _online_setup(cfg, model, train_set, task_classes, run_dir: Path, checkpoint
             raise SoloOsslError(f"{cfg.resume} is not an online checkpoint: resume offline runs without online.enabled")
         learner.resume_from(checkpoint)
         learner.truncate_steps_csv()
-        print(f"resuming the stream at batch {learner.position} of {math.ceil(len(order) / bs)}")
-    elif learner.steps_csv.exists():
+        if rank == 0:
+            print(f"resuming the stream at batch {learner.position} of {math.ceil(len(order) / bs)}")
+    elif learner.steps_csv.exists() and rank == 0:
         learner.steps_csv.unlink()
-    (run_dir / "stream.json").write_text(
-        json.dumps({"tasks": tasks, "num_samples": len(order), "batch_size": bs, "task_end_batches": ends})
-    )
-    sampler = StreamBatchSampler(order, bs, start=learner.position)
+    if rank == 0:
+        (run_dir / "stream.json").write_text(
+            json.dumps(
+                {
+                    "tasks": tasks,
+                    "num_samples": len(order),
+                    "batch_size": bs,
+                    "task_end_batches": ends,
+                    "processes": world,
+                }
+            )
+        )
+    sampler = StreamBatchSampler(order, bs, start=learner.position, rank=rank, world=world)
+    if online.max_stream_batches > 0:
+        sampler.batches = sampler.batches[: online.max_stream_batches]
     loader = DataLoader(train_set, batch_sampler=sampler, num_workers=loader_workers(train_set, cfg.data.num_workers))
     return loader, ends

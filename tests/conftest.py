@@ -31,8 +31,11 @@ def tiny_config(tmp_path):
     return make
 
 
-def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
+def run_script(script: str, *args: str, threads: int | None = None) -> subprocess.CompletedProcess:
+    """Run an entry-point script in a fresh interpreter (with ``threads`` torch threads per process if given)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
     return subprocess.run(
         [sys.executable, str(ROOT / script), *args], capture_output=True, text=True, env=env, timeout=300
     )

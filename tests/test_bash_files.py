@@ -14,11 +14,11 @@ echo "$@"
 """
 
 
-def run_bash_file(tmp_path, script: str, *args: str) -> str:
+def run_bash_file(tmp_path, script: str, *args: str, **env_vars: str) -> str:
     stub = tmp_path / "python"
     stub.write_text(STUB)
     stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
-    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}", PYTHONPATH=str(ROOT), **env_vars)
     out = subprocess.run(["bash", str(ROOT / script), *args], capture_output=True, text=True, env=env, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
@@ -36,6 +36,7 @@ def test_imagenet_scripts_choose_the_loader_and_cifar_scripts_do_not(tmp_path):
         "--config-name",
         "online/imagenet100/barlow_rals",
         expected,
+        "++devices=1",
         "++online.steps_per_batch=50",
         "++online.pct_start=0.25",
         "++pretrained_ckpt=t1.ckpt",
@@ -46,3 +47,12 @@ def test_imagenet_scripts_choose_the_loader_and_cifar_scripts_do_not(tmp_path):
     assert expected in run_bash_file(tmp_path, "bash_files/linear/imagenet100/linear.sh", "x.ckpt").split()
     cifar = run_bash_file(tmp_path, "bash_files/ocssl/cifar100/simclr.sh")
     assert "loader" not in cifar and "trained_models/simclr-cifar100-task1/final.ckpt" in cifar
+
+
+def test_imagenet_scripts_take_a_gpu_count(tmp_path):
+    pretrain = run_bash_file(tmp_path, "bash_files/pretrain/imagenet100/barlow.sh", GPUS="2").split()
+    assert {"++devices=2", "++strategy=ddp", "++sync_batchnorm=true", "++optimizer.batch_size=128"} <= set(pretrain)
+    online = run_bash_file(tmp_path, "bash_files/ocssl/imagenet100/simclr_rals.sh", GPUS="4").split()
+    assert {"++devices=4", "++strategy=ddp", "++sync_batchnorm=true"} <= set(online)
+    assert "++devices=1" in run_bash_file(tmp_path, "bash_files/linear/imagenet100/linear.sh", "x.ckpt").split()
+    assert "devices" not in run_bash_file(tmp_path, "bash_files/ocssl/cifar100/barlow.sh")

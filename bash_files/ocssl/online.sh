@@ -9,7 +9,8 @@ shift 3
 STEPS=10; if [[ ${1:-} =~ ^[0-9]+$ ]]; then STEPS=$1; shift; fi
 if [[ -n ${1:-} && $1 != +* ]]; then TASK1=$1; shift; fi
 PCT=0.5; [ "$STEPS" = 50 ] && PCT=0.25
-LOADER_ARGS=
-if [ "$DATASET" = imagenet100 ]; then . "$(dirname "$0")/../loader.sh"; fi
-python main_pretrain.py --config-name "online/$DATASET/$CONFIG" $LOADER_ARGS ++online.steps_per_batch="$STEPS" \
+LOADER_ARGS= DEVICE_ARGS=()
+if [ "$DATASET" = imagenet100 ]; then . "$(dirname "$0")/../loader.sh"; . "$(dirname "$0")/../gpus.sh"; fi
+# The online stream batch (128), memory and k are global: with GPUS > 1 each GPU takes its share.
+python main_pretrain.py --config-name "online/$DATASET/$CONFIG" $LOADER_ARGS "${DEVICE_ARGS[@]}" ++online.steps_per_batch="$STEPS" \
   ++online.pct_start="$PCT" ++pretrained_ckpt="$TASK1" ++name="$CONFIG-$DATASET-online-${STEPS}steps" "$@"

@@ -126,6 +126,10 @@ class OnlineConfig:
     base_momentum: float = 0.85
     max_momentum: float = 0.95
     checkpoint_every: int = 50  # stream batches
+    max_stream_batches: int = 0  # stop after this many stream batches (0: the whole stream); resume continues
+    # With several processes: compare a checksum of the weights over the processes after every stream batch, and
+    # stop if they differ (they must stay identical; one all-gather per stream batch).
+    check_replicas: bool = False
     # Diagnostic: after every local step, the SSL loss of the stream batch on views drawn once per stream batch
     # (no gradient, BN running statistics untouched); column stream_probe_loss of online_steps.csv. Costs one
     # extra forward of the stream batch per step, and draws from the RNG, so runs with and without it differ.
@@ -188,7 +192,15 @@ class PretrainConfig:
     # auto: bf16-mixed on CPUs with native bf16 (avx512_bf16/amx) or CUDA with bf16, else 32.
     precision: str = "auto"
     channels_last: bool = True
-    accelerator: str = "auto"
+    accelerator: str = "auto"  # auto | cpu | gpu
+    # Processes per node (GPUs, or CPU processes with accelerator=cpu), nodes, and the strategy (auto | ddp) that runs
+    # them: solo-learn's keys. Offline batch sizes are per process, as in solo-learn; online.stream_batch_size, the
+    # memory and k are global, split over the processes.
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    sync_batchnorm: bool = False
+    dist_timeout_s: int = 600  # a collective that waits longer (a crashed rank) stops the run
     output_dir: str = "trained_models"
     pretrained_ckpt: str = ""  # initialize backbone/projector from this checkpoint
     resume: str = ""  # continue an interrupted run from this checkpoint
@@ -223,7 +235,15 @@ class LinearConfig:
     lr_decay_steps: list[int] = field(default_factory=lambda: [60, 80])  # epochs, for scheduler=step
     precision: str = "auto"
     channels_last: bool = True
-    accelerator: str = "auto"
+    accelerator: str = "auto"  # auto | cpu | gpu
+    # Processes per node (GPUs, or CPU processes with accelerator=cpu), nodes, and the strategy (auto | ddp) that runs
+    # them: solo-learn's keys. Offline batch sizes are per process, as in solo-learn; online.stream_batch_size, the
+    # memory and k are global, split over the processes.
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    sync_batchnorm: bool = False
+    dist_timeout_s: int = 600  # a collective that waits longer (a crashed rank) stops the run
     output_dir: str = "trained_models"
     output_json: str = ""  # default: <output_dir>/<name>/linear_results.json
     progress_bar: bool = True

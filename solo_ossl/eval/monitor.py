@@ -49,7 +49,7 @@ class KnnMonitor(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         position = pl_module.online_learner.position
-        if not self.due(position):
+        if not self.due(position) or not trainer.is_global_zero:  # one process measures and logs
             return
         top1 = self.measure(pl_module)
         # A row of its own (Lightning would repeat a callback-logged value on every later row).

@@ -204,7 +204,7 @@ class BaseMethod(L.LightningModule):
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
         if self.online_learner is not None:
-            checkpoint["online"] = self.online_learner.state_dict()
+            checkpoint["online"] = self.online_learner.sharded_state()
 
     def load_pretrained(self, path: str) -> None:
         """Initialize backbone and projector (and CaSSLe's predictor, when both have one) from a checkpoint of the

@@ -15,6 +15,7 @@ from solo_ossl.online.rals import batch_stats_without_update, expand_groups
 from solo_ossl.online.selection import SELECTION_CHOICES, build_selection
 from solo_ossl.online.slclrs import slclrs
 from solo_ossl.utils.device import capture_rng_states, restore_rng_states
+from solo_ossl.utils.distributed import all_reduce_, average_gradients, check_replicas, gather_to_all
 from solo_ossl.utils.errors import SoloOsslError, check_finite_steps
 
 # stream_unit_loss: mean per-unit loss of the stream samples under the current model, from the RALS scoring pass
@@ -32,6 +33,25 @@ STEP_COLUMNS = [
     "stream_unit_loss",
     "stream_probe_loss",
 ]
+
+
+def validate_sharding(online_cfg, group_size: int, world: int) -> None:
+    """With ``world`` processes, the stream batch, the memory, its batch and k are split evenly over them (each
+    process's share in whole selection groups)."""
+    grouped = online_cfg.selection != "none"
+    for what, size in (
+        ("online.stream_batch_size", online_cfg.stream_batch_size),
+        ("online.memory.capacity", online_cfg.memory.capacity),
+        ("the memory batch (online.memory.batches x stream batch)", memory_batch_size(online_cfg)),
+        *((("online.k", online_cfg.k),) if grouped else ()),
+    ):
+        unit = world * (group_size if grouped and what != "online.memory.capacity" else 1)
+        if size % unit:
+            raise SoloOsslError(
+                f"{what} = {size} does not split over {world} processes"
+                + (f" in whole groups of {group_size}" if unit != world else "")
+                + f": make it a multiple of {unit}"
+            )
 
 
 def validate_online_config(online_cfg, group_size: int) -> None:
@@ -89,6 +109,7 @@ class OnlineLearner:
         self.memory = ReplayMemory(online_cfg.memory.capacity, online_cfg.memory.policy, online_cfg.memory.seed)
         self.selection = build_selection(online_cfg.selection)
         self.position = 0  # stream batches completed
+        self.rank, self.world = 0, 1  # this process's share of the stream, the memory and k (see ``shard``)
         self.task_end_batches: set[int] = set()  # positions (1-based count) after which a task is complete
         self.dataset = None  # source of memory samples stored as indices
         self.steps_csv: Path | None = None
@@ -98,6 +119,18 @@ class OnlineLearner:
         self.recent_ratios: collections.deque = collections.deque(maxlen=100)
         self.images_forward = 0  # image-views through the model, with or without gradient
         self.images_backward = 0  # image-views back-propagated
+
+    def shard(self, rank: int, world: int) -> None:
+        """Process ``rank`` of ``world``: it trains on its part of every stream batch with its own memory shard
+        (capacity / world, a generator seeded from online.memory.seed and the rank), draws its part of the memory
+        batch and selects k / world units. Local selection needs no communication per step and keeps the per-process
+        batches equal; a global top-k would gather every score each step."""
+        if world == 1:
+            return
+        validate_sharding(self.cfg, self.method.group_size, world)
+        self.rank, self.world = rank, world
+        memory = self.cfg.memory
+        self.memory = ReplayMemory(memory.capacity // world, memory.policy, memory.seed + rank)
 
     # ---- state -----------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -118,10 +151,24 @@ class OnlineLearner:
         # Applied right before the next step, after Lightning's own start-up has drawn whatever it draws.
         self.pending_rng = state["rng"]
 
+    def sharded_state(self) -> dict:
+        """What a checkpoint holds: ``state_dict`` in one process; with several, every process's state (memory shard,
+        generators, counters) gathered in rank order. A collective: every process calls it."""
+        if self.world == 1:
+            return self.state_dict()
+        return {"world_size": self.world, "shards": gather_to_all(self.state_dict())}
+
     def resume_from(self, checkpoint: dict) -> None:
         """Restore a run saved mid-stream; the optimizer state is applied once Lightning has built it."""
+        online = checkpoint["online"]
+        saved_world = online.get("world_size", 1)
+        if saved_world != self.world:
+            raise SoloOsslError(
+                f"the checkpoint was saved by {saved_world} process(es) and this run has {self.world}: each holds its "
+                f"own memory shard, so resume with the same devices x num_nodes = {saved_world}"
+            )
         self.method.load_state_dict(checkpoint["state_dict"])
-        self.load_state_dict(checkpoint["online"])
+        self.load_state_dict(online["shards"][self.rank] if self.world > 1 else online)
         self.pending_optimizer_state = checkpoint["optimizer_states"][0]
         # Lightning saves its precision plugin's state (fp16's GradScaler) under the plugin's class name.
         self.pending_precision_state = {k: v for k, v in checkpoint.items() if k.endswith("Precision")}
@@ -159,7 +206,7 @@ class OnlineLearner:
     def _memory_batch(self, device: torch.device, samples_device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """A memory draw: the samples on ``samples_device`` (the host for file indices that DALI decodes), the
         labels on the training ``device``."""
-        x, y = self.memory.sample(memory_batch_size(self.cfg))
+        x, y = self.memory.sample(memory_batch_size(self.cfg) // self.world)
         if self.selection is not None:  # whole groups only
             keep = len(x) - len(x) % self.method.group_size
             x, y = x[:keep], y[:keep]
@@ -188,6 +235,7 @@ class OnlineLearner:
         if self.selection is not None:
             self.selection.start_stream_batch(m)
         start = time.perf_counter()
+        counted_before = (self.images_forward, self.images_backward)
         probe_views = augment(stream_x) if self.cfg.probe_stream_loss else None
         # Filled on the device (torch.tensor(value, device=cuda) would copy from the host and wait for the stream).
         not_measured = torch.full((), float("nan"), device=device)
@@ -208,7 +256,7 @@ class OnlineLearner:
             stream_share, stream_unit_loss = torch.full((), n_stream / candidates.size(0), device=device), not_measured
             if self.selection is not None:
                 units = candidates.size(0) // m.group_size
-                k_units = min(self.cfg.k // m.group_size, units)
+                k_units = min(self.cfg.k // self.world // m.group_size, units)
                 if k_units < units:  # with fewer candidates than k (memory still filling) all are trained on
                     choice = self.selection.select(m, step, v1, v2, k_units)
                     self.images_forward += choice.images_forward
@@ -224,6 +272,8 @@ class OnlineLearner:
             schedule_values.append((group["lr"], group["momentum"]))
             optimizer.zero_grad()
             m.manual_backward(loss + class_loss)
+            if self.world > 1:
+                average_gradients(m.parameters())
             optimizer.step()
             schedule.step()
             sizes.append(v1.size(0))
@@ -232,17 +282,35 @@ class OnlineLearner:
             probe = self._probe(probe_views) if probe_views is not None else not_measured
             per_step.append(torch.stack([loss.detach().float(), stream_share, stream_unit_loss, probe.float()]))
         values = self._to_host(per_step)
+        if self.world > 1:  # counters and throughput over all processes
+            local = [self.images_forward - counted_before[0], self.images_backward - counted_before[1], candidates_seen]
+            batch_forward, batch_backward, candidates_seen = all_reduce_(
+                torch.tensor(local, dtype=torch.float64)
+            ).tolist()
+            self.images_forward = counted_before[0] + int(batch_forward)
+            self.images_backward = counted_before[1] + int(batch_backward)
         check_finite_steps(values[:, 0], lambda step: f"stream batch {self.position}, local step {step}")
         seconds = time.perf_counter() - start
         self.memory.add(indexes.cpu() if self.cfg.memory.store == "indices" else stream_x, stream_y)
         losses, ratios = values[:, 0].tolist(), values[:, 1].tolist()
         rows = [
-            [self.position, step, loss, lr, momentum, size, ratio, *("" if math.isnan(v) else v for v in extra)]
+            [
+                self.position,
+                step,
+                loss,
+                lr,
+                momentum,
+                size * self.world,
+                ratio,
+                *("" if math.isnan(v) else v for v in extra),
+            ]
             for step, (loss, ratio, *extra), (lr, momentum), size in zip(
                 range(len(per_step)), values.tolist(), schedule_values, sizes, strict=True
             )
         ]
         self.position += 1
+        if self.world > 1 and self.cfg.check_replicas:
+            check_replicas(m, f"stream batch {self.position - 1}")
         self.recent_ratios.append(sum(ratios) / len(ratios))
         self._write_steps(rows)
         m.log_dict(
@@ -267,10 +335,13 @@ class OnlineLearner:
         )
         return values[-1, 0]
 
-    @staticmethod
-    def _to_host(per_step: list[torch.Tensor]) -> torch.Tensor:
-        """The stream batch's one read of device values: ``[N, 4]`` (loss, stream share, stream unit loss, probe)."""
-        return torch.stack(per_step).cpu()
+    def _to_host(self, per_step: list[torch.Tensor]) -> torch.Tensor:
+        """The stream batch's one read of device values: ``[N, 4]`` (loss, stream share, stream unit loss, probe),
+        averaged over the processes."""
+        values = torch.stack(per_step)
+        if self.world > 1:
+            all_reduce_(values, mean=True)
+        return values.cpu()
 
     @torch.no_grad()
     def _probe(self, views: list[torch.Tensor]) -> torch.Tensor:
@@ -282,7 +353,7 @@ class OnlineLearner:
         return loss
 
     def _write_steps(self, rows: list[list]) -> None:
-        if self.steps_csv is None:
+        if self.steps_csv is None or self.rank != 0:
             return
         new = not self.steps_csv.exists()
         with self.steps_csv.open("a", newline="") as f:
@@ -293,7 +364,7 @@ class OnlineLearner:
 
     def truncate_steps_csv(self) -> None:
         """Drop rows of stream batches after the resumed position (they are about to be trained again)."""
-        if self.steps_csv is None or not self.steps_csv.exists():
+        if self.steps_csv is None or not self.steps_csv.exists() or self.rank != 0:
             return
         with self.steps_csv.open() as f:
             rows = list(csv.reader(f))

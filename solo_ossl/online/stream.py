@@ -16,10 +16,13 @@ def stream_order(targets: torch.Tensor, task_classes: list[list[int]], tasks: li
 
 
 class StreamBatchSampler(Sampler[list[int]]):
-    """Consecutive batches of ``order``, starting at batch ``start`` (a resumed run skips what it has seen)."""
+    """Consecutive batches of ``order``, starting at batch ``start`` (a resumed run skips what it has seen).
 
-    def __init__(self, order: torch.Tensor, batch_size: int, start: int = 0) -> None:
-        self.batches = list(torch.split(order, batch_size))
+    With ``world`` processes, each stream batch is split into ``world`` consecutive parts and this process (``rank``)
+    gets its own: every sample is trained on in its stream batch by exactly one process."""
+
+    def __init__(self, order: torch.Tensor, batch_size: int, start: int = 0, rank: int = 0, world: int = 1) -> None:
+        self.batches = [batch.tensor_split(world)[rank] for batch in torch.split(order, batch_size)]
         self.start = start
 
     def __len__(self) -> int:

@@ -1,0 +1,141 @@
+"""Several processes (devices, nodes) through Lightning's DDP strategy: the device check, the strategy of a run, and
+the few collectives the online mode needs.
+
+Offline pretraining, CaSSLe tasks and augmented linear evaluation use Lightning's ``DDPStrategy`` as it is. The
+online mode uses ``OnlineDDPStrategy``: the same launcher, process group and checkpoint IO, but the module is not
+wrapped in ``DistributedDataParallel``. DDP's reducer syncs gradients in the first backward after each forward of
+the wrapped module, and one Lightning training step of the online mode is one stream batch with N backward passes;
+the online step averages its gradients itself after every backward (``average_gradients``), one all-reduce per
+local step.
+"""
+
+import os
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+from lightning.pytorch.overrides.distributed import _sync_module_states
+from lightning.pytorch.strategies import DDPStrategy
+
+from solo_ossl.utils.device import resolve_accelerator
+from solo_ossl.utils.errors import SoloOsslError
+
+STRATEGIES = ("auto", "ddp")
+
+
+def available_devices(accelerator: str) -> int:
+    """GPUs of this machine for ``gpu``; CPU cores for ``cpu`` (one process per device)."""
+    if resolve_accelerator(accelerator) == "gpu":
+        return torch.cuda.device_count()
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def check_devices(cfg) -> int:
+    """Validate ``devices``, ``num_nodes`` and ``strategy``; the world size (processes over all nodes)."""
+    if cfg.strategy not in STRATEGIES:
+        raise SoloOsslError(f"unknown strategy '{cfg.strategy}' (choose {', '.join(STRATEGIES)})")
+    if cfg.devices < 1 or cfg.num_nodes < 1:
+        raise SoloOsslError(
+            f"devices and num_nodes must be at least 1, got devices={cfg.devices} num_nodes={cfg.num_nodes}"
+        )
+    if cfg.sync_batchnorm and resolve_accelerator(cfg.accelerator) == "cpu":
+        raise SoloOsslError(
+            "sync_batchnorm needs GPUs (torch's SyncBatchNorm runs on CUDA): set ++sync_batchnorm=false"
+        )
+    have = available_devices(cfg.accelerator)
+    if cfg.devices > have:
+        kind = "GPUs" if resolve_accelerator(cfg.accelerator) == "gpu" else "CPU cores"
+        raise SoloOsslError(
+            f"devices={cfg.devices} but this machine has {have} {kind}: use ++devices={max(1, have)} or fewer"
+        )
+    return cfg.devices * cfg.num_nodes
+
+
+class OnlineDDPStrategy(DDPStrategy):
+    """Lightning's DDP without the ``DistributedDataParallel`` wrapper (see the module docstring): the ranks start
+    from rank 0's weights and buffers, and the online step averages gradients after each of its backward passes."""
+
+    def configure_ddp(self) -> None:
+        _sync_module_states(self.model)
+
+
+def build_strategy(cfg, online: bool) -> str | DDPStrategy:
+    """The Trainer's ``strategy`` for ``cfg`` (``devices``, ``num_nodes``, ``strategy``, ``dist_timeout_s``)."""
+    if check_devices(cfg) == 1:
+        return "auto"
+    timeout = timedelta(seconds=cfg.dist_timeout_s)  # a crashed rank stops the others instead of hanging them
+    return OnlineDDPStrategy(timeout=timeout) if online else DDPStrategy(timeout=timeout)
+
+
+def trainer_distribution(cfg, online: bool = False) -> dict:
+    """``L.Trainer`` arguments for the devices, nodes, strategy and synchronized BatchNorm of ``cfg``."""
+    return dict(
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=build_strategy(cfg, online),
+        sync_batchnorm=cfg.sync_batchnorm and cfg.devices * cfg.num_nodes > 1,
+    )
+
+
+def set_ranks(trainer) -> tuple[int, int]:
+    """This process's (rank, world size), known before ``fit`` (Lightning sets them again when it starts)."""
+    strategy = trainer.strategy
+    if hasattr(strategy, "set_world_ranks"):
+        strategy.set_world_ranks()
+    return trainer.global_rank, trainer.world_size
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def average_gradients(parameters) -> None:
+    """Replace every gradient by its mean over the ranks, in one all-reduce of a flat buffer."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads or not is_distributed():
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def all_reduce_(tensor: torch.Tensor, mean: bool = False) -> torch.Tensor:
+    """Sum (or mean) of ``tensor`` over the ranks, in place; unchanged in a single process."""
+    if is_distributed():
+        dist.all_reduce(tensor)
+        if mean:
+            tensor /= dist.get_world_size()
+    return tensor
+
+
+def gather_to_all(obj) -> list:
+    """Every rank's ``obj``, in rank order, on every rank (``[obj]`` in a single process)."""
+    if not is_distributed():
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def weights_checksum(module: torch.nn.Module) -> tuple[float, float]:
+    """Sum and sum of squares of every parameter, in float64: equal for equal weights, and moved by any change."""
+    total, squares = 0.0, 0.0
+    with torch.no_grad():
+        for p in module.parameters():
+            value = p.detach().double()
+            total += value.sum().item()
+            squares += value.square().sum().item()
+    return total, squares
+
+
+def check_replicas(module: torch.nn.Module, where: str) -> None:
+    """Stop when the processes' weights differ (they must stay identical under data-parallel training)."""
+    sums = gather_to_all(weights_checksum(module))
+    if any(s != sums[0] for s in sums):
+        raise SoloOsslError(
+            f"the processes' weights differ after {where} (checksums {sums}): a bug, please report it with the config"
+        )
