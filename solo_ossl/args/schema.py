@@ -177,19 +177,11 @@ class EvalConfig:
 
 
 @dataclass
-class PretrainConfig:
-    name: str = "run"
-    seed: int = 5
-    method: MethodConfig = field(default_factory=MethodConfig)
-    backbone: BackboneConfig = field(default_factory=BackboneConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
-    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    online: OnlineConfig = field(default_factory=OnlineConfig)
-    cassle: CassleConfig = field(default_factory=CassleConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    max_epochs: int = 400
-    # auto: bf16-mixed on CPUs with native bf16 (avx512_bf16/amx) or CUDA with bf16, else 32.
+class HardwareConfig:
+    """Where and how a run computes: top-level keys of the pretraining and linear configs."""
+
+    # auto: bf16-mixed where the device runs bf16 natively (avx512_bf16/amx CPUs, Ampere+ GPUs); else fp16 with a
+    # GradScaler on a GPU, fp32 on a CPU.
     precision: str = "auto"
     channels_last: bool = True
     accelerator: str = "auto"  # auto | cpu | gpu
@@ -201,6 +193,21 @@ class PretrainConfig:
     strategy: str = "auto"
     sync_batchnorm: bool = False
     dist_timeout_s: int = 600  # a collective that waits longer (a crashed rank) stops the run
+
+
+@dataclass
+class PretrainConfig(HardwareConfig):
+    name: str = "run"
+    seed: int = 5
+    method: MethodConfig = field(default_factory=MethodConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    online: OnlineConfig = field(default_factory=OnlineConfig)
+    cassle: CassleConfig = field(default_factory=CassleConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    max_epochs: int = 400
     output_dir: str = "trained_models"
     pretrained_ckpt: str = ""  # initialize backbone/projector from this checkpoint
     resume: str = ""  # continue an interrupted run from this checkpoint
@@ -213,7 +220,7 @@ class PretrainConfig:
 
 
 @dataclass
-class LinearConfig:
+class LinearConfig(HardwareConfig):
     name: str = "linear"
     seed: int = 5
     pretrained_ckpt: str = ""  # solo_ossl checkpoint, or a bare backbone state dict
@@ -233,17 +240,6 @@ class LinearConfig:
     momentum: float = 0.9
     scheduler: str = "step"  # step (CaSSLe) | cosine
     lr_decay_steps: list[int] = field(default_factory=lambda: [60, 80])  # epochs, for scheduler=step
-    precision: str = "auto"
-    channels_last: bool = True
-    accelerator: str = "auto"  # auto | cpu | gpu
-    # Processes per node (GPUs, or CPU processes with accelerator=cpu), nodes, and the strategy (auto | ddp) that runs
-    # them: solo-learn's keys. Offline batch sizes are per process, as in solo-learn; online.stream_batch_size, the
-    # memory and k are global, split over the processes.
-    devices: int = 1
-    num_nodes: int = 1
-    strategy: str = "auto"
-    sync_batchnorm: bool = False
-    dist_timeout_s: int = 600  # a collective that waits longer (a crashed rank) stops the run
     output_dir: str = "trained_models"
     output_json: str = ""  # default: <output_dir>/<name>/linear_results.json
     progress_bar: bool = True
