@@ -33,6 +33,7 @@ from solo_ossl.utils.device import (
 )
 from solo_ossl.utils.distributed import check_devices, trainer_distribution
 from solo_ossl.utils.errors import SoloOsslError
+from solo_ossl.utils.logs import quiet_lightning
 
 
 def load_backbone(cfg: DictConfig) -> nn.Module:
@@ -163,6 +164,7 @@ class Evaluation:
 def _frozen_setup(cfg: DictConfig):
     """The run's data (and DALI transforms), the frozen backbone on the training device (``accelerator``), and the
     precision for that device."""
+    quiet_lightning()
     L.seed_everything(cfg.seed, verbose=False)
     device = training_device(cfg.accelerator)
     configure_device_defaults(device)

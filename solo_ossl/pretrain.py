@@ -22,6 +22,7 @@ from solo_ossl.utils.checkpoint import atomic_save, read_checkpoint
 from solo_ossl.utils.device import configure_device_defaults, resolve_precision, trainer_precision, training_device
 from solo_ossl.utils.distributed import set_ranks, trainer_distribution
 from solo_ossl.utils.errors import SoloOsslError
+from solo_ossl.utils.logs import quiet_lightning
 
 
 class OnlineCheckpoint(Callback):
@@ -68,6 +69,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
 
 def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
     """Train as ``cfg`` says and return the path of the final checkpoint."""
+    quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.method.name not in METHODS:
         raise SoloOsslError(f"unknown method.name '{cfg.method.name}' (available: {', '.join(METHODS)})")

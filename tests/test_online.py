@@ -152,3 +152,16 @@ def test_stream_probe_loss_is_logged_after_every_step(tiny_config, tmp_path):
     run_pretrain(cfg)
     rows = list(csv_rows(tmp_path / cfg.name / "online_steps.csv"))
     assert len(rows) == 60 and all(float(r["stream_probe_loss"]) > 0 for r in rows)
+
+
+def test_a_run_log_shows_progress_and_results_without_lightning_noise(tmp_path):
+    from .conftest import TINY, run_script
+
+    args = ["--config-name", "online/embedded/barlow_rals", *TINY, *ONLINE, "++online.max_stream_batches=3"]
+    args += ["++method.group_size=4", "++online.k=24"]
+    result = run_script("main_pretrain.py", *args, "++online.checkpoint_every=1", f"++output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    log = result.stdout + result.stderr
+    for noise in ("weights_only", "💡 Tip", "LeafSpec", "validation_step", "estimate number of stepping batches"):
+        assert noise not in log
+    assert "checkpoint:" in result.stdout

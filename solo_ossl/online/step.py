@@ -110,7 +110,6 @@ class OnlineLearner:
         self.selection = build_selection(online_cfg.selection)
         self.position = 0  # stream batches completed
         self.rank, self.world = 0, 1  # this process's share of the stream, the memory and k (see ``shard``)
-        self.task_end_batches: set[int] = set()  # positions (1-based count) after which a task is complete
         self.dataset = None  # source of memory samples stored as indices
         self.steps_csv: Path | None = None
         self.pending_rng: dict | None = None

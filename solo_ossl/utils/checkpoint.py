@@ -51,6 +51,6 @@ def atomic_save(trainer, path: str | os.PathLike) -> None:
     """``trainer.save_checkpoint`` to a temporary file renamed into place: a kill mid-write leaves the old file."""
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    trainer.save_checkpoint(tmp)
+    trainer.save_checkpoint(tmp, weights_only=False)  # explicit: Lightning logs a notice per save otherwise
     if trainer.is_global_zero:
         os.replace(tmp, path)

@@ -1,0 +1,28 @@
+"""What a run prints: progress, results and real warnings, without Lightning's repeated notices."""
+
+import logging
+import warnings
+
+# Advertisements and notices Lightning repeats on every run or checkpoint, and an internal deprecation of its own.
+NOISE = (
+    "💡 Tip:",
+    "Loading `train_dataloader` to estimate number of stepping batches",
+)
+NOISY_WARNINGS = (
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # lightning/pytorch/utilities/_pytree.py
+    r"You defined a `validation_step` but have no `val_dataloader`",  # online runs validate through the kNN monitor
+)
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(NOISE)
+
+
+def quiet_lightning() -> None:
+    """Drop ``NOISE`` from Lightning's log handlers and ``NOISY_WARNINGS`` from the warnings (idempotent)."""
+    for handler in logging.getLogger("lightning.pytorch").handlers:
+        if not any(isinstance(f, _DropNoise) for f in handler.filters):
+            handler.addFilter(_DropNoise())
+    for message in NOISY_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
