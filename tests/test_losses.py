@@ -3,7 +3,14 @@ import math
 import pytest
 import torch
 
-from solo_ossl.losses import barlow_loss_func, barlow_loss_per_group, simclr_loss_func, simclr_loss_per_sample
+from solo_ossl.losses import (
+    barlow_loss_func,
+    barlow_loss_per_group,
+    simclr_loss_func,
+    simclr_loss_per_sample,
+    vicreg_loss_func,
+    vicreg_loss_per_group,
+)
 
 
 def naive_nt_xent(z1, z2, t):
@@ -30,6 +37,28 @@ def naive_barlow(z1, z2, lamb, scale):
             c = float(sum(z1n[b, i] * z2n[b, j] for b in range(n)) / n)
             loss += (c - 1) ** 2 if i == j else lamb * c**2
     return scale * loss
+
+
+def naive_vicreg(z1, z2, sim, var, cov):
+    """VICReg as defined: mse; mean hinge of the unbiased std (+1e-4 under the root); off-diagonal covariance
+    entries (centred, / (N - 1)) squared and summed, over D; element by element."""
+    z1, z2 = z1.double(), z2.double()
+    n, d = z1.shape
+    invariance = sum(float(z1[b, i] - z2[b, i]) ** 2 for b in range(n) for i in range(d)) / (n * d)
+
+    def variance(z):
+        return sum(max(0.0, 1 - math.sqrt(float(z[:, i].var(unbiased=True)) + 1e-4)) for i in range(d)) / d
+
+    def covariance(z):
+        zc = z - z.mean(0)
+        total = 0.0
+        for i in range(d):
+            for j in range(d):
+                if i != j:
+                    total += (float(sum(zc[b, i] * zc[b, j] for b in range(n))) / (n - 1)) ** 2
+        return total / d
+
+    return sim * invariance + var * (variance(z1) + variance(z2)) + cov * (covariance(z1) + covariance(z2))
 
 
 @pytest.fixture
@@ -75,6 +104,31 @@ def test_barlow_per_group_rejects_uneven_batch(views):
         barlow_loss_per_group(z1[:30], z2[:30], group_size=16)
 
 
+def test_vicreg_matches_naive(views):
+    z1, z2 = views
+    got = vicreg_loss_func(0.3 * z1, 0.3 * z2 + 0.1 * z1, 25.0, 25.0, 1.0)  # std below 1: the hinge is active
+    torch.testing.assert_close(
+        got.double(),
+        torch.tensor(naive_vicreg(0.3 * z1, 0.3 * z2 + 0.1 * z1, 25.0, 25.0, 1.0), dtype=torch.float64),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+    weighted = vicreg_loss_func(z1, z2, 2.0, 3.0, 0.5)
+    assert abs(weighted.item() - naive_vicreg(z1, z2, 2.0, 3.0, 0.5)) < 1e-3
+
+
+def test_vicreg_per_group_matches_loop(views):
+    z1, z2 = views
+    got = vicreg_loss_per_group(z1, z2, group_size=8)
+    assert got.shape == (4,)
+    for g in range(4):
+        rows = slice(8 * g, 8 * g + 8)
+        torch.testing.assert_close(got[g], vicreg_loss_func(z1[rows], z2[rows]), rtol=1e-5, atol=1e-4)
+        assert abs(got[g].item() - naive_vicreg(z1[rows], z2[rows], 25.0, 25.0, 1.0)) < 1e-3
+    with pytest.raises(ValueError, match="VICReg scores whole groups"):
+        vicreg_loss_per_group(z1[:30], z2[:30], group_size=16)
+
+
 @pytest.mark.parametrize(
     "loss",
     [
@@ -82,6 +136,8 @@ def test_barlow_per_group_rejects_uneven_batch(views):
         lambda a, b: simclr_loss_func(torch.cat([a, b]), torch.arange(a.size(0)).repeat(2), 0.2),
         lambda a, b: barlow_loss_func(a, b),
         lambda a, b: barlow_loss_per_group(a, b, 16),
+        lambda a, b: vicreg_loss_func(a, b),
+        lambda a, b: vicreg_loss_per_group(a, b, 16),
     ],
 )
 def test_losses_under_bf16_autocast_are_fp32_and_close(views, loss):

@@ -10,7 +10,7 @@ from solo_ossl.methods import METHODS
 from solo_ossl.pretrain import run_pretrain
 
 
-@pytest.mark.parametrize("config", ["pretrain/embedded/simclr", "pretrain/embedded/barlow"])
+@pytest.mark.parametrize("config", ["pretrain/embedded/simclr", "pretrain/embedded/barlow", "pretrain/embedded/vicreg"])
 def test_a_few_training_steps_lower_the_loss(tiny_config, config):
     torch.manual_seed(0)
     cfg = tiny_config(config, "++optimizer.name=sgd", "++optimizer.lr=0.05")
@@ -29,7 +29,11 @@ def test_a_few_training_steps_lower_the_loss(tiny_config, config):
 
 
 def test_per_sample_loss_shape_and_group_size(tiny_config):
-    for config, group in (("pretrain/embedded/simclr", 1), ("pretrain/embedded/barlow", 16)):
+    for config, group in (
+        ("pretrain/embedded/simclr", 1),
+        ("pretrain/embedded/barlow", 16),
+        ("pretrain/embedded/vicreg", 16),
+    ):
         cfg = tiny_config(config)
         model = METHODS[cfg.method.name](cfg, 10, (0.5,) * 3, (0.25,) * 3)
         assert model.group_size == group
@@ -85,3 +89,27 @@ def test_backbone_shapes_and_torchvision_keys():
     reference = torchvision.models.resnet18().state_dict()
     imagenet.load_state_dict({k: v for k, v in reference.items() if not k.startswith("fc.")})
     assert imagenet(torch.randn(1, 3, 64, 64)).shape == (1, 512)
+
+
+def test_vicreg_runs_online_with_rals_and_distills_with_predictive_mse(tiny_config, tmp_path):
+    import csv
+
+    cfg = tiny_config(
+        "online/embedded/vicreg_rals",
+        "++online.stream_batch_size=16",
+        "++online.steps_per_batch=3",
+        "++online.skip_first_task=false",
+        "++method.group_size=4",
+        "++online.k=24",
+        "++eval.every=0",
+    )
+    run_pretrain(cfg)
+    with open(tmp_path / cfg.name / "online_steps.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 20 * 3 and all(torch.isfinite(torch.tensor(float(r["loss"]))) for r in rows)
+    assert all(int(r["selected"]) == 24 for r in rows if int(r["stream_batch"]) >= 2)  # RALS kept k of 48
+    model = METHODS["vicreg"](tiny_config("pretrain/embedded/vicreg"), 10, (0.5,) * 3, (0.25,) * 3)
+    p, z = [torch.randn(8, 64) for _ in range(2)], [torch.randn(8, 64) for _ in range(2)]
+    expected = sum(((a - b) ** 2).mean() for a, b in zip(p, z, strict=True)) / 2
+    torch.testing.assert_close(model.distill_loss(p, z), expected)
+    assert model.cfg.cassle.distill_lamb == 25.0

@@ -67,13 +67,17 @@ class BackboneConfig:
 
 @dataclass
 class MethodConfig:
-    name: str = "barlow_twins"  # barlow_twins | simclr
+    name: str = "barlow_twins"  # barlow_twins | simclr | vicreg
     proj_hidden_dim: int = 2048
     proj_output_dim: int = 2048
     temperature: float = 0.2  # simclr
     lamb: float = 0.005  # barlow_twins (CaSSLe's default, cassle/methods/barlow_twins.py)
     scale_loss: float = 0.1  # barlow_twins
-    # Samples scored together by RALS: null = method default (simclr 1, barlow_twins 16).
+    # vicreg's loss weights (cassle/bash_files/continual/cifar/vicreg_distill.sh)
+    sim_loss_weight: float = 25.0
+    var_loss_weight: float = 25.0
+    cov_loss_weight: float = 1.0
+    # Samples scored together by RALS: null = method default (simclr 1, barlow_twins and vicreg 16).
     group_size: int | None = None
 
 

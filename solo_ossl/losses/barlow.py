@@ -2,6 +2,8 @@
 
 import torch
 
+from solo_ossl.losses.groups import split_groups
+
 _EPS = 1e-5
 
 
@@ -39,16 +41,8 @@ def barlow_loss_per_group(
 
     Each group is standardized with its own statistics, as if it were a batch of its own.
     """
-    batch, dim = z1.shape
-    if group_size < 2:
-        raise ValueError(f"group_size must be at least 2 (got {group_size}): a group's variance needs two samples")
-    if batch % group_size:
-        raise ValueError(
-            f"batch size {batch} is not divisible by group_size {group_size}: "
-            "Barlow Twins scores whole groups, choose sizes that divide evenly"
-        )
     with torch.autocast(device_type=z1.device.type, enabled=False):
-        g1 = _standardize(z1.float().view(-1, group_size, dim))
-        g2 = _standardize(z2.float().view(-1, group_size, dim))
+        g1 = _standardize(split_groups(z1, group_size, "Barlow Twins"))
+        g2 = _standardize(split_groups(z2, group_size, "Barlow Twins"))
         c = g1.transpose(1, 2) @ g2 / group_size
         return _barlow_from_correlation(c, lamb, scale_loss)

@@ -2,7 +2,7 @@ import torch
 from torch import nn
 
 from solo_ossl.losses import barlow_loss_func, barlow_loss_per_group
-from solo_ossl.methods.base import BaseMethod
+from solo_ossl.methods.base import BaseMethod, mlp_projector
 
 
 class BarlowTwins(BaseMethod):
@@ -12,16 +12,7 @@ class BarlowTwins(BaseMethod):
     default_group_size = 16
 
     def build_projector(self, features_dim: int, method_cfg) -> nn.Module:
-        hidden = method_cfg.proj_hidden_dim
-        return nn.Sequential(
-            nn.Linear(features_dim, hidden),
-            nn.BatchNorm1d(hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, hidden),
-            nn.BatchNorm1d(hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, method_cfg.proj_output_dim),
-        )
+        return mlp_projector(features_dim, method_cfg.proj_hidden_dim, method_cfg.proj_output_dim)
 
     def ssl_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         m = self.cfg.method

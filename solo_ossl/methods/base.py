@@ -22,6 +22,19 @@ def build_backbone(backbone_cfg, crop_size: int) -> nn.Module:
     return BACKBONES[backbone_cfg.name](cifar=cifar, width=backbone_cfg.width)
 
 
+def mlp_projector(features_dim: int, hidden: int, output: int) -> nn.Sequential:
+    """Linear-BN-ReLU twice, then a linear output: Barlow Twins' and VICReg's projector."""
+    return nn.Sequential(
+        nn.Linear(features_dim, hidden),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, output),
+    )
+
+
 def warmup_cosine(
     optimizer: torch.optim.Optimizer,
     total_steps: int,

@@ -1,0 +1,36 @@
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from solo_ossl.losses import vicreg_loss_func, vicreg_loss_per_group
+from solo_ossl.methods.base import BaseMethod, mlp_projector
+
+
+class VICReg(BaseMethod):
+    """VICReg (Bardes et al., 2022); RALS scores groups of ``group_size`` samples, as for Barlow Twins (its variance
+    and covariance terms need several samples)."""
+
+    name = "vicreg"
+    default_group_size = 16
+
+    def build_projector(self, features_dim: int, method_cfg) -> nn.Module:
+        return mlp_projector(features_dim, method_cfg.proj_hidden_dim, method_cfg.proj_output_dim)
+
+    def _weights(self) -> dict[str, float]:
+        m = self.cfg.method
+        return dict(
+            sim_loss_weight=m.sim_loss_weight, var_loss_weight=m.var_loss_weight, cov_loss_weight=m.cov_loss_weight
+        )
+
+    def ssl_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        return vicreg_loss_func(z1, z2, **self._weights())
+
+    def per_sample_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        return vicreg_loss_per_group(z1, z2, self.group_size, **self._weights())
+
+    def distill_loss(self, predictions: list[torch.Tensor], frozen: list[torch.Tensor]) -> torch.Tensor:
+        # CaSSLe's VICReg distiller is predictive MSE, VICReg's invariance term between the prediction and the frozen
+        # projection of each view (cassle/distillers/predictive_mse.py, chosen by
+        # cassle/bash_files/continual/cifar/vicreg_distill.sh), weighted by its distill_lamb 25 (the config's).
+        losses = [F.mse_loss(p.float(), z.float()) for p, z in zip(predictions, frozen, strict=True)]
+        return sum(losses) / len(losses)
