@@ -169,7 +169,7 @@ def _online_setup(
     tasks = [t for t in range(first, cfg.data.num_tasks + 1)]
     if online.skip_first_task and not (cfg.pretrained_ckpt or checkpoint):
         print("warning: online.skip_first_task=true without pretrained_ckpt: streaming tasks 2.. from random weights")
-    order = stream_order(train_set.targets, task_classes, tasks, cfg.seed)
+    order = stream_order(train_set.targets, task_classes, tasks, cfg.seed, online.stream.order)
     learner = model.online_learner
     # The last stream batch must split into whole selection groups per process; fewer than unit samples are cut.
     unit = world * (model.group_size if online.selection != "none" else 1)
@@ -184,6 +184,8 @@ def _online_setup(
     for task, size in zip(tasks, task_sizes, strict=False):
         total += size
         ends[min(math.ceil(total / bs), math.ceil(len(order) / bs))] = task
+    if online.stream.order == "iid":  # classes mixed: no task ends, no task checkpoints
+        ends = {}
     learner.dataset = train_set
     learner.steps_csv = run_dir / "online_steps.csv"
     if checkpoint is not None:

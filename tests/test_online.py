@@ -165,3 +165,48 @@ def test_a_run_log_shows_progress_and_results_without_lightning_noise(tmp_path):
     for noise in ("weights_only", "💡 Tip", "LeafSpec", "validation_step", "estimate number of stepping batches"):
         assert noise not in log
     assert "checkpoint:" in result.stdout
+
+
+def test_iid_stream_mixes_the_classes_of_the_same_samples(tiny_config, tmp_path):
+    from solo_ossl.online.stream import stream_order
+
+    targets = torch.arange(10).repeat_interleave(20)
+    tasks = [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
+    incremental = stream_order(targets, tasks, [2, 3, 4, 5], seed=1)
+    iid = stream_order(targets, tasks, [2, 3, 4, 5], seed=1, order="iid")
+    assert sorted(iid.tolist()) == sorted(incremental.tolist()) and torch.equal(
+        iid, stream_order(targets, tasks, [2, 3, 4, 5], seed=1, order="iid")
+    )
+    assert len(set(targets[incremental[:16]].tolist())) == 2 and len(set(targets[iid[:16]].tolist())) > 4
+    cfg = tiny_config("online/embedded/simclr", *ONLINE, "++online.stream.order=iid", "++eval.every=0")
+    recorder = Recorder()
+    run_pretrain(cfg, [recorder])
+    assert len(set(torch.cat(recorder.indexes).tolist())) == 320
+    assert json.loads((tmp_path / cfg.name / "stream.json").read_text())["task_end_batches"] == {}
+    assert not list((tmp_path / cfg.name / "checkpoints").glob("task*.ckpt"))
+
+
+def test_steps_within_budget():
+    from solo_ossl.online.step import steps_within_budget
+
+    assert steps_within_budget(1.0, 0.1, 0.5) == 10
+    assert steps_within_budget(1.0, 0.3, 0.5) == 3
+    assert steps_within_budget(0.1, 1.0, 0.5) == 3  # the fewest a one-cycle schedule with pct_start 0.5 accepts
+    assert steps_within_budget(0.1, 1.0, 0.25) == 5
+
+
+def test_time_budget_plans_n_from_the_measured_step_time(tiny_config, tmp_path):
+    class FakeClock(Callback):
+        """Every local step takes 0.1 s: the clock is the optimizer step count."""
+
+        def on_train_start(self, trainer, pl_module):
+            pl_module.online_learner.clock = lambda: 0.1 * trainer.global_step
+
+    cfg = tiny_config("online/embedded/simclr", *ONLINE, "++online.time_budget_s=0.75", "++eval.every=0")
+    recorder = Recorder()
+    run_pretrain(cfg, [FakeClock(), recorder])
+    assert recorder.steps == [3] + [7] * 19  # steps_per_batch first, then 0.75 s / 0.1 s per step
+    steps = list(csv_rows(tmp_path / cfg.name / "online_steps.csv"))
+    assert [int(r["step"]) for r in steps if int(r["stream_batch"]) == 5] == list(range(7))
+    with pytest.raises(SoloOsslError, match="time_budget_s must be >= 0"):
+        run_pretrain(tiny_config("online/embedded/simclr", *ONLINE, "++online.time_budget_s=-1"))

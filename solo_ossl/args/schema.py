@@ -118,9 +118,21 @@ class MemoryConfig:
 
 
 @dataclass
+class StreamConfig:
+    # class_incremental: the tasks one after another, each shuffled (CaSSLe's split, the paper's setting);
+    # iid: every streamed sample in one seeded shuffle, classes mixed (no task boundaries, no task checkpoints).
+    order: str = "class_incremental"
+
+
+@dataclass
 class OnlineConfig:
     enabled: bool = False
     steps_per_batch: int = 10
+    # > 0: instead of a fixed N, as many local steps as fit in this many seconds before the next stream batch is due
+    # (the paper's Fig. 1 scenario). N is planned from the measured step time (a running mean over stream batches;
+    # steps_per_batch for the first) and logged; runs are then not reproducible bit for bit.
+    time_budget_s: float = 0.0
+    stream: StreamConfig = field(default_factory=StreamConfig)
     stream_batch_size: int = 128
     skip_first_task: bool = True
     max_lr: float = 0.05

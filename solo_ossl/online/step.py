@@ -14,6 +14,7 @@ from solo_ossl.online.memory import ReplayMemory
 from solo_ossl.online.rals import batch_stats_without_update, expand_groups
 from solo_ossl.online.selection import SELECTION_CHOICES, build_selection
 from solo_ossl.online.slclrs import slclrs
+from solo_ossl.online.stream import STREAM_ORDERS
 from solo_ossl.utils.device import capture_rng_states, restore_rng_states
 from solo_ossl.utils.distributed import all_reduce_, average_gradients, check_replicas, gather_to_all
 from solo_ossl.utils.errors import SoloOsslError, check_finite_steps
@@ -69,6 +70,12 @@ def validate_online_config(online_cfg, group_size: int) -> None:
         raise SoloOsslError(f"online.memory.capacity must be at least 1, got {online_cfg.memory.capacity}")
     if online_cfg.memory.store not in ("images", "indices"):
         raise SoloOsslError(f"online.memory.store must be images or indices, got '{online_cfg.memory.store}'")
+    if online_cfg.time_budget_s < 0:
+        raise SoloOsslError(f"online.time_budget_s must be >= 0 (0: a fixed N), got {online_cfg.time_budget_s}")
+    if online_cfg.stream.order not in STREAM_ORDERS:
+        raise SoloOsslError(
+            f"unknown online.stream.order '{online_cfg.stream.order}' (choose {', '.join(STREAM_ORDERS)})"
+        )
     if online_cfg.selection not in SELECTION_CHOICES:
         raise SoloOsslError(
             f"unknown online.selection '{online_cfg.selection}' (choose {', '.join(SELECTION_CHOICES)})"
@@ -95,6 +102,13 @@ def validate_online_config(online_cfg, group_size: int) -> None:
             )
 
 
+def steps_within_budget(budget_s: float, step_s: float, pct_start: float) -> int:
+    """Local steps of ``step_s`` seconds that fit in ``budget_s``: at least the fewest a one-cycle schedule
+    accepts (``pct_start * N > 1``)."""
+    fewest = math.floor(1 / pct_start) + 1
+    return max(fewest, math.floor(budget_s / step_s))
+
+
 def memory_batch_size(online_cfg) -> int:
     return round(online_cfg.memory.batches * online_cfg.stream_batch_size)
 
@@ -118,6 +132,8 @@ class OnlineLearner:
         self.recent_ratios: collections.deque = collections.deque(maxlen=100)
         self.images_forward = 0  # image-views through the model, with or without gradient
         self.images_backward = 0  # image-views back-propagated
+        self.clock = time.perf_counter  # seconds; a test's fake clock times the time-budget mode
+        self.step_seconds: float | None = None  # running mean of the local step time (time-budget mode)
 
     def shard(self, rank: int, world: int) -> None:
         """Process ``rank`` of ``world``: it trains on its part of every stream batch with its own memory shard
@@ -140,6 +156,7 @@ class OnlineLearner:
             "recent_ratios": list(self.recent_ratios),
             "images_forward": self.images_forward,
             "images_backward": self.images_backward,
+            "step_seconds": self.step_seconds,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -147,6 +164,7 @@ class OnlineLearner:
         self.memory.load_state_dict(state["memory"])
         self.recent_ratios.extend(state["recent_ratios"])
         self.images_forward, self.images_backward = state["images_forward"], state["images_backward"]
+        self.step_seconds = state.get("step_seconds")
         # Applied right before the next step, after Lightning's own start-up has drawn whatever it draws.
         self.pending_rng = state["rng"]
 
@@ -189,11 +207,17 @@ class OnlineLearner:
             for g in optimizer.param_groups
         ]
 
-    def stream_batch_schedule(self, optimizer: torch.optim.Optimizer):
-        """SLCLRS: a fresh one-cycle lr/momentum schedule over this stream batch's N steps."""
+    def planned_steps(self) -> int:
+        """N for the next stream batch: ``steps_per_batch``, or in the time-budget mode as many steps as fit."""
+        if self.cfg.time_budget_s <= 0 or self.step_seconds is None:
+            return self.cfg.steps_per_batch
+        return steps_within_budget(self.cfg.time_budget_s, self.step_seconds, self.cfg.pct_start)
+
+    def stream_batch_schedule(self, optimizer: torch.optim.Optimizer, steps: int | None = None):
+        """SLCLRS: a fresh one-cycle lr/momentum schedule over this stream batch's N (``steps``) steps."""
         return slclrs(
             optimizer,
-            self.cfg.steps_per_batch,
+            steps or self.cfg.steps_per_batch,
             self._max_lrs(optimizer),
             pct_start=self.cfg.pct_start,
             div_factor=self.cfg.div_factor,
@@ -230,23 +254,24 @@ class OnlineLearner:
             stream_x, samples_device = indexes.cpu(), torch.device("cpu")
             augment = functools.partial(m.augment, device=device)
         optimizer = m.optimizers()
-        schedule = self.stream_batch_schedule(optimizer.optimizer)
+        n_steps = self.planned_steps()
+        schedule = self.stream_batch_schedule(optimizer.optimizer, n_steps)
         if self.selection is not None:
             self.selection.start_stream_batch(m)
-        start = time.perf_counter()
+        start = self.clock()
         counted_before = (self.images_forward, self.images_backward)
         probe_views = augment(stream_x) if self.cfg.probe_stream_loss else None
         # Filled on the device (torch.tensor(value, device=cuda) would copy from the host and wait for the stream).
         not_measured = torch.full((), float("nan"), device=device)
         per_step, schedule_values, sizes, candidates_seen = [], [], [], 0
         next_memory = self._memory_batch(device, samples_device)
-        for step in range(self.cfg.steps_per_batch):
+        for step in range(n_steps):
             memory_x, memory_y = next_memory
             candidates = torch.cat([stream_x, memory_x]) if len(memory_x) else stream_x
             targets = torch.cat([stream_y, memory_y]) if len(memory_x) else stream_y
             candidates_seen += candidates.size(0)
             v1, v2 = augment(candidates)
-            if step + 1 < self.cfg.steps_per_batch:
+            if step + 1 < n_steps:
                 # The next draw does not depend on the model: DALI starts decoding it while this step trains.
                 next_memory = self._memory_batch(device, samples_device)
                 if hasattr(m.augment, "prefetch"):
@@ -289,7 +314,10 @@ class OnlineLearner:
             self.images_forward = counted_before[0] + int(batch_forward)
             self.images_backward = counted_before[1] + int(batch_backward)
         check_finite_steps(values[:, 0], lambda step: f"stream batch {self.position}, local step {step}")
-        seconds = time.perf_counter() - start
+        seconds = self.clock() - start
+        if self.cfg.time_budget_s > 0:
+            measured = seconds / n_steps
+            self.step_seconds = measured if self.step_seconds is None else (self.step_seconds + measured) / 2
         self.memory.add(indexes.cpu() if self.cfg.memory.store == "indices" else stream_x, stream_y)
         losses, ratios = values[:, 0].tolist(), values[:, 1].tolist()
         rows = [
@@ -324,6 +352,7 @@ class OnlineLearner:
                 "images_forward": float(self.images_forward),
                 "images_backward": float(self.images_backward),
                 "memory_size": float(len(self.memory)),
+                "local_steps": float(n_steps),
                 "img_per_s": candidates_seen / seconds,
             },
             on_step=True,

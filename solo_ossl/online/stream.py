@@ -5,14 +5,22 @@ from torch.utils.data import Sampler
 
 from solo_ossl.data.tasks import task_sample_indices
 
+STREAM_ORDERS = ("class_incremental", "iid")
 
-def stream_order(targets: torch.Tensor, task_classes: list[list[int]], tasks: list[int], seed: int) -> torch.Tensor:
-    """Dataset indices in stream order: the given tasks in order, each task's samples in a seeded shuffle."""
+
+def stream_order(
+    targets: torch.Tensor, task_classes: list[list[int]], tasks: list[int], seed: int, order: str = "class_incremental"
+) -> torch.Tensor:
+    """Dataset indices in stream order: ``class_incremental``, the given tasks in order, each task's samples in a
+    seeded shuffle; ``iid``, the same samples in one seeded shuffle."""
     generator = torch.Generator().manual_seed(seed)
     parts = [
         idx[torch.randperm(len(idx), generator=generator)] for idx in task_sample_indices(targets, task_classes, tasks)
     ]
-    return torch.cat(parts)
+    samples = torch.cat(parts)
+    if order == "iid":
+        return samples[torch.randperm(len(samples), generator=generator)]
+    return samples
 
 
 class StreamBatchSampler(Sampler[list[int]]):
