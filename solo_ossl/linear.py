@@ -169,6 +169,11 @@ def _frozen_setup(cfg: DictConfig):
     device = training_device(cfg.accelerator)
     configure_device_defaults(device)
     splits, dali = use_dali(cfg.data, build_datasets(cfg.data, cfg.seed), cfg.seed, cfg.accelerator)
+    if not splits.labeled:
+        raise SoloOsslError(
+            f"data.dataset={cfg.data.dataset} has no labels, and evaluation needs them: evaluate on a labeled dataset "
+            "(imagefolder, cifar100, npz, ...)"
+        )
     backbone = load_backbone(cfg).to(device)
     if cfg.channels_last:
         backbone.to(memory_format=torch.channels_last)

@@ -75,8 +75,10 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
         raise SoloOsslError(f"unknown method.name '{cfg.method.name}' (available: {', '.join(METHODS)})")
     configure_device_defaults(training_device(cfg.accelerator))
     splits, dali = use_dali(cfg.data, build_datasets(cfg.data, cfg.seed), cfg.seed, cfg.accelerator)
-    order = class_order(splits.num_classes, cfg.data.class_order_seed, cfg.data.class_order)
-    task_classes = split_tasks(order, cfg.data.num_tasks)
+    order, task_classes = [], []  # an unlabeled folder has no classes, hence no tasks
+    if splits.labeled:
+        order = class_order(splits.num_classes, cfg.data.class_order_seed, cfg.data.class_order)
+        task_classes = split_tasks(order, cfg.data.num_tasks)
     run_dir = _run_dir(cfg)
     model = METHODS[cfg.method.name](cfg, splits.num_classes, splits.mean, splits.std)
     if dali is not None:
@@ -114,7 +116,9 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
         if len(loader) == 0:
             print(f"the stream is already complete at batch {model.online_learner.position}; nothing to train")
         callbacks = [OnlineCheckpoint(ckpt_dir, cfg.online.checkpoint_every, task_ends)]
-        if cfg.eval.every > 0:
+        if cfg.eval.every > 0 and not splits.labeled and rank == 0:
+            print("note: the kNN monitor needs labels; it is off for an unlabeled folder")
+        if cfg.eval.every > 0 and splits.labeled:
             transforms = (dali["eval_train"], dali["eval"]) if dali else (model.eval_transform,) * 2
             callbacks.insert(0, KnnMonitor(cfg.eval, splits.train, splits.test, transforms, task_ends))
         trainer.callbacks[:0] = callbacks
@@ -126,7 +130,10 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
             trainer.strategy.connect(model)
     else:
         tasks = list(cfg.data.tasks) if cfg.data.tasks else list(range(1, cfg.data.num_tasks + 1))
-        indices = torch.cat(task_sample_indices(splits.train.targets, task_classes, tasks))
+        if splits.labeled:
+            indices = torch.cat(task_sample_indices(splits.train.targets, task_classes, tasks))
+        else:
+            indices = torch.arange(len(splits.train))
         train = Subset(splits.train, indices.tolist())
         loader = DataLoader(
             train,
@@ -178,14 +185,12 @@ def _online_setup(
         if rank == 0:
             print(f"warning: the stream's last {cut} samples are dropped so that it splits into units of {unit}")
         order = order[:-cut]
-    task_sizes = [len(i) for i in task_sample_indices(train_set.targets, task_classes, tasks)]
     bs = online.stream_batch_size
     ends, total = {}, 0
-    for task, size in zip(tasks, task_sizes, strict=False):
-        total += size
-        ends[min(math.ceil(total / bs), math.ceil(len(order) / bs))] = task
-    if online.stream.order == "iid":  # classes mixed: no task ends, no task checkpoints
-        ends = {}
+    if online.stream.order == "class_incremental":  # other orders mix the tasks: no task ends or checkpoints
+        for task, indices in zip(tasks, task_sample_indices(train_set.targets, task_classes, tasks), strict=True):
+            total += len(indices)
+            ends[min(math.ceil(total / bs), math.ceil(len(order) / bs))] = task
     learner.dataset = train_set
     learner.steps_csv = run_dir / "online_steps.csv"
     if checkpoint is not None:

@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -210,3 +211,39 @@ def test_time_budget_plans_n_from_the_measured_step_time(tiny_config, tmp_path):
     assert [int(r["step"]) for r in steps if int(r["stream_batch"]) == 5] == list(range(7))
     with pytest.raises(SoloOsslError, match="time_budget_s must be >= 0"):
         run_pretrain(tiny_config("online/embedded/simclr", *ONLINE, "++online.time_budget_s=-1"))
+
+
+def test_an_unlabeled_image_folder_streams_without_labels(tiny_config, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from solo_ossl.args import load_linear_config
+    from solo_ossl.linear import run_linear
+
+    rng = np.random.default_rng(0)
+    for i in range(96):  # two nested recordings, no class folders
+        folder = tmp_path / "frames" / f"cam{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (40, 36, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
+    data = ["++data.dataset=unlabeled_folder", f"++data.data_dir={tmp_path / 'frames'}", "++data.load_size=32"]
+    rals = ["++method.group_size=4", "++online.k=24"]
+    with pytest.raises(SoloOsslError, match="no classes to split into tasks"):
+        run_pretrain(tiny_config("online/embedded/barlow_rals", *ONLINE, *data, *rals))
+    cfg = tiny_config(
+        "online/embedded/barlow_rals",
+        *ONLINE,
+        *data,
+        "++online.stream.order=as_stored",
+        "++method.group_size=4",
+        "++online.k=24",
+    )
+    recorder = Recorder()
+    final = run_pretrain(cfg, [recorder])
+    assert torch.equal(torch.cat(recorder.indexes), torch.arange(96))  # every frame once, in path order
+    steps = list(csv_rows(tmp_path / cfg.name / "online_steps.csv"))
+    assert len(steps) == 6 * 3 and all(math.isfinite(float(r["loss"])) for r in steps)
+    memory = torch.load(final, weights_only=False)["online"]["memory"]
+    assert (memory["labels"] == -1).all() and len(memory["labels"]) == 96
+    linear = load_linear_config(["--config-name", "linear/embedded", *data, f"++pretrained_ckpt={final}"])
+    with pytest.raises(SoloOsslError, match="has no labels, and evaluation needs them"):
+        run_linear(linear)

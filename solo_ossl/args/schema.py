@@ -24,7 +24,8 @@ class ViewAugmentConfig:
 @dataclass
 class DataConfig:
     # cifar10 | cifar100 (torchvision) | npz (arrays x_train/y_train/x_test/y_test) | embedded (shipped subset)
-    # | imagefolder (train/<class>/*, val/<class>/*) | synthetic (generated, for tests)
+    # | imagefolder (train/<class>/*, val/<class>/*) | unlabeled_folder (every image under data_dir, no labels: a
+    # stream with online.stream.order iid or as_stored; no evaluation) | synthetic (generated, for tests)
     dataset: str = "cifar100"
     data_dir: str = "datasets"
     # torch: images decoded in this process (PIL for imagefolder) and augmented in batches on the device (kornia);
@@ -120,7 +121,8 @@ class MemoryConfig:
 @dataclass
 class StreamConfig:
     # class_incremental: the tasks one after another, each shuffled (CaSSLe's split, the paper's setting);
-    # iid: every streamed sample in one seeded shuffle, classes mixed (no task boundaries, no task checkpoints).
+    # iid: every streamed sample in one seeded shuffle, classes mixed (no task boundaries, no task checkpoints);
+    # as_stored: the dataset's own order (an unlabeled folder's path order: a recorded stream).
     order: str = "class_incremental"
 
 

@@ -48,12 +48,22 @@ class ArrayDataset(Dataset):
 
 class ImageFolderDataset(Dataset):
     """``root/<class>/<image>``; classes sorted by name. Images are resized (shorter side) and center-cropped to
-    ``load_size`` so that they batch; random resized crops to the training size are taken from that."""
+    ``load_size`` so that they batch; random resized crops to the training size are taken from that.
 
-    def __init__(self, root: str | Path, load_size: int) -> None:
+    ``labeled=False``: every image under ``root`` (any depth), in path order, with target -1 (no class)."""
+
+    def __init__(self, root: str | Path, load_size: int, labeled: bool = True) -> None:
         root = Path(root)
         if not root.is_dir():
-            raise SoloOsslError(f"image folder {root} does not exist: set data.data_dir to a tree with train/ and val/")
+            what = "a folder of images" if not labeled else "a tree with train/ and val/"
+            raise SoloOsslError(f"image folder {root} does not exist: set data.data_dir to {what}")
+        self.load_size = load_size
+        if not labeled:
+            self.files = sorted(f for f in root.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS)
+            if not self.files:
+                raise SoloOsslError(f"image folder {root} holds no images ({sorted(IMAGE_EXTENSIONS)})")
+            self.classes, self.targets = [], torch.full((len(self.files),), -1, dtype=torch.long)
+            return
         classes = sorted(d.name for d in root.iterdir() if d.is_dir())
         if not classes:
             raise SoloOsslError(f"image folder {root} has no class sub-folders (expected {root}/<class>/<image>)")
@@ -67,7 +77,6 @@ class ImageFolderDataset(Dataset):
             raise SoloOsslError(f"image folder {root} has class folders but no images ({sorted(IMAGE_EXTENSIONS)})")
         self.classes = classes
         self.targets = torch.tensor(targets)
-        self.load_size = load_size
 
     def __len__(self) -> int:
         return len(self.files)
@@ -119,6 +128,7 @@ class Splits:
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    labeled: bool = True  # False: targets are -1 (an unlabeled folder); evaluation needs labels
 
 
 def _limit_per_class(dataset: ArrayDataset, per_class: int) -> ArrayDataset:
@@ -176,9 +186,16 @@ def build_datasets(data_cfg, seed: int = 0) -> Splits:
         if train.classes != test.classes:
             raise SoloOsslError(f"{root}/train and {root}/val have different class folders")
         return Splits(train, test, len(train.classes), *IMAGENET_STATS)
+    elif name == "unlabeled_folder":
+        train = ImageFolderDataset(data_cfg.data_dir, data_cfg.load_size, labeled=False)
+        size = data_cfg.load_size
+        test = ArrayDataset(torch.empty((0, 3, size, size), dtype=torch.uint8), torch.empty(0, dtype=torch.long))
+        # No classes: one placeholder output for the online classifier, whose loss is 0 without labels.
+        return Splits(train, test, 1, *IMAGENET_STATS, labeled=False)
     else:
         raise SoloOsslError(
-            f"unknown data.dataset '{name}' (choose cifar10, cifar100, npz, embedded, imagefolder, synthetic)"
+            f"unknown data.dataset '{name}' (choose cifar10, cifar100, npz, embedded, imagefolder, unlabeled_folder, "
+            "synthetic)"
         )
     train = _limit_per_class(train, data_cfg.train_per_class)
     num_classes = int(max(train.targets.max(), test.targets.max())) + 1

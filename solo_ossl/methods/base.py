@@ -75,7 +75,7 @@ class BaseMethod(L.LightningModule):
             raise SoloOsslError(f"method.group_size must be >= 1, got {self.group_size}")
         self.augment = MultiViewAugment(cfg.data.augmentations, cfg.data.crop_size, mean, std)
         self.eval_transform = EvalTransform(cfg.data.crop_size, mean, std)
-        self.val_acc1 = torchmetrics.Accuracy("multiclass", num_classes=num_classes)
+        self.val_acc1 = torchmetrics.Accuracy("multiclass", num_classes=max(2, num_classes))  # torchmetrics needs 2
         if cfg.channels_last:
             self.backbone.to(memory_format=torch.channels_last)
         self.distiller = None
@@ -120,7 +120,9 @@ class BaseMethod(L.LightningModule):
     def classifier_loss(self, feats: list[torch.Tensor], targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Online linear classifier on detached features (monitoring only, as in solo-learn)."""
         logits = [self.classifier(f.detach()) for f in feats]
-        loss = sum(F.cross_entropy(lg.float(), targets, ignore_index=-1) for lg in logits) / len(logits)
+        # Unlabeled samples (-1) are ignored; a batch without labels gives 0, not 0/0 (checked without a host read).
+        losses = (F.cross_entropy(lg.float(), targets, ignore_index=-1).nan_to_num(0.0) for lg in logits)
+        loss = sum(losses) / len(logits)
         acc = (logits[0].argmax(1) == targets).float().mean()
         return loss, acc
 

@@ -4,22 +4,32 @@ import torch
 from torch.utils.data import Sampler
 
 from solo_ossl.data.tasks import task_sample_indices
+from solo_ossl.utils.errors import SoloOsslError
 
-STREAM_ORDERS = ("class_incremental", "iid")
+STREAM_ORDERS = ("class_incremental", "iid", "as_stored")
 
 
 def stream_order(
     targets: torch.Tensor, task_classes: list[list[int]], tasks: list[int], seed: int, order: str = "class_incremental"
 ) -> torch.Tensor:
     """Dataset indices in stream order: ``class_incremental``, the given tasks in order, each task's samples in a
-    seeded shuffle; ``iid``, the same samples in one seeded shuffle."""
+    seeded shuffle; ``iid``, the same samples in one seeded shuffle; ``as_stored``, the same samples in dataset
+    order (an unlabeled folder's path order: a recorded stream). Unlabeled data (targets -1) has no tasks: every
+    sample is streamed, and only ``iid`` and ``as_stored`` apply."""
     generator = torch.Generator().manual_seed(seed)
-    parts = [
-        idx[torch.randperm(len(idx), generator=generator)] for idx in task_sample_indices(targets, task_classes, tasks)
-    ]
-    samples = torch.cat(parts)
+    if bool((targets < 0).all()):
+        if order == "class_incremental":
+            raise SoloOsslError(
+                "an unlabeled stream has no classes to split into tasks: set ++online.stream.order=iid or as_stored"
+            )
+        samples = torch.arange(len(targets))
+    else:
+        parts = task_sample_indices(targets, task_classes, tasks)
+        samples = torch.cat([idx[torch.randperm(len(idx), generator=generator)] for idx in parts])
     if order == "iid":
         return samples[torch.randperm(len(samples), generator=generator)]
+    if order == "as_stored":
+        return samples.sort().values
     return samples
 
 
