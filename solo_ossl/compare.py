@@ -25,6 +25,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from solo_ossl.args import load_config, load_linear_config
+from solo_ossl.continual import run_continual
 from solo_ossl.data import class_order, split_tasks
 from solo_ossl.eval import continual_metrics, per_task_accuracy
 from solo_ossl.linear import evaluate
@@ -199,21 +200,12 @@ def run_strategy(strategy: str, steps: int, seed: int, args, ctx: dict) -> dict:
             [*seeded, f"++pretrained_ckpt={task1}", "++data.tasks=null", f"++max_epochs={epochs}", "++name=offline"],
         )
     elif strategy in ("cassle", "cassle_cm"):
-        fwd = bwd = 0
-        final = task1
-        for task in range(2, ctx["num_tasks"] + 1):
-            final, f, b = _train(
-                pretrain_config,
-                [
-                    *seeded,
-                    f"++pretrained_ckpt={final}",
-                    f"++data.tasks=[{task}]",
-                    f"++max_epochs={epochs}",
-                    "++cassle.enabled=true",
-                    f"++name=task{task}",
-                ],
-            )
-            fwd, bwd = fwd + f, bwd + b
+        counter = ImageCounter()
+        overrides = [o for o in seeded if not o.startswith("++output_dir=")]
+        overrides += [f"++pretrained_ckpt={task1}", f"++max_epochs={epochs}"]
+        overrides += [f"++output_dir={out.parent}", f"++name={out.name}"]  # tasks in out/task<t>
+        final = run_continual(load_config(["--config-name", pretrain_config, *overrides]), [counter])[-1]
+        fwd, bwd = counter.forward, counter.backward
     else:
         selection = ["++online.selection=random"] if strategy == "ours_random" else []
         pct = "0.25" if steps == 50 else "0.5"  # the paper's rule (Sec. 5.3)

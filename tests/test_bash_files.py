@@ -56,3 +56,15 @@ def test_imagenet_scripts_take_a_gpu_count(tmp_path):
     assert {"++devices=4", "++strategy=ddp", "++sync_batchnorm=true"} <= set(online)
     assert "++devices=1" in run_bash_file(tmp_path, "bash_files/linear/imagenet100/linear.sh", "x.ckpt").split()
     assert "devices" not in run_bash_file(tmp_path, "bash_files/ocssl/cifar100/barlow.sh")
+
+
+def test_continual_scripts_run_cassle_from_a_task1_checkpoint(tmp_path):
+    cifar = run_bash_file(tmp_path, "bash_files/continual/cifar100/vicreg.sh", "t1.ckpt", "++max_epochs=3").split()
+    assert cifar[:3] == ["main_continual.py", "--config-name", "pretrain/cifar100/vicreg"]
+    assert {"++pretrained_ckpt=t1.ckpt", "++name=vicreg-cifar100-cassle", "++max_epochs=3"} <= set(cifar)
+    imagenet = run_bash_file(tmp_path, "bash_files/continual/imagenet100/barlow.sh", GPUS="2").split()
+    assert {
+        "++devices=2",
+        "++strategy=ddp",
+        "++pretrained_ckpt=trained_models/barlow-imagenet100-task1/final.ckpt",
+    } <= set(imagenet)

@@ -5,6 +5,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from solo_ossl.args import load_config
 from solo_ossl.compare import PAPER_STRATEGIES, compare
 from solo_ossl.data import class_order, split_tasks
 from solo_ossl.methods import METHODS
@@ -153,3 +154,28 @@ def test_comparison_runner_writes_reports_and_skips_finished_runs(tmp_path, caps
     compare([*args, "--seeds", "0", "--strategies", "ours", "--probe", "augmented"])
     assert modes == ["augmented"]
     assert json.loads((tmp_path / "ours_3_seed0" / "result.json").read_text())["probe"] == "augmented"
+
+
+def test_main_continual_runs_cassle_over_tasks_2_to_5_and_continues_after_an_interruption(tmp_path):
+    from .conftest import run_script
+
+    common = ["--config-name", "pretrain/embedded/barlow", *TINY, f"++output_dir={tmp_path}", "++max_epochs=1"]
+    task1 = run_pretrain(load_config([*common, "++name=t1"]))
+    args = [*common, f"++pretrained_ckpt={task1}", "++name=cassle", "++val_every_n_epochs=0"]
+    done = run_script("main_continual.py", *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    finals = [tmp_path / "cassle" / f"task{t}" / "final.ckpt" for t in range(2, 6)]
+    assert done.stdout.strip().endswith(f"checkpoint: {finals[-1]}")
+    for task, final in zip(range(2, 6), finals, strict=True):
+        saved = torch.load(final, weights_only=False)["solo_ossl"]["config"]
+        assert saved["data"]["tasks"] == [task] and saved["cassle"]["enabled"]
+        assert any(k.startswith("distiller.predictor.") for k in torch.load(final, weights_only=False)["state_dict"])
+    # An interrupted sequence: task 4 and 5 lost; the rerun trains only those.
+    stamps = {t: finals[t - 2].stat().st_mtime_ns for t in (2, 3)}
+    for final in finals[2:]:
+        final.unlink()
+    again = run_script("main_continual.py", *args)
+    assert again.returncode == 0 and again.stdout.count("done before") == 2
+    assert all(finals[t - 2].stat().st_mtime_ns == stamps[t] for t in (2, 3)) and finals[-1].is_file()
+    online = run_script("main_continual.py", "--config-name", "online/embedded/barlow", f"++pretrained_ckpt={task1}")
+    assert online.returncode == 2 and "use a pretrain/ config" in online.stderr

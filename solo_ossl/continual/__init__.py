@@ -1,3 +1,3 @@
-from solo_ossl.continual.cassle import Distiller
+from solo_ossl.continual.cassle import Distiller, run_continual
 
-__all__ = ["Distiller"]
+__all__ = ["Distiller", "run_continual"]

@@ -8,10 +8,14 @@ The frozen copy normalizes with batch statistics, as CaSSLe's frozen model (kept
 running statistics are never updated.
 """
 
+import copy
+from pathlib import Path
+
 import torch
 from torch import nn
 
 from solo_ossl.online.rals import FrozenCopy, batch_stats_without_update
+from solo_ossl.utils.errors import SoloOsslError
 
 
 class Distiller(nn.Module):
@@ -36,3 +40,32 @@ class Distiller(nn.Module):
         predictions = [self.predictor(z) for z in projections]
         frozen = [self.frozen_projections(method._prepare(v)) for v in views]
         return self.lamb * method.distill_loss(predictions, frozen)
+
+
+def run_continual(cfg, callbacks=()) -> list[Path]:
+    """CaSSLe over tasks 2..``data.num_tasks``, one offline run per task: task t starts from task t-1's final
+    checkpoint (``pretrained_ckpt``, the task-1 model, for task 2), trains ``max_epochs`` on its classes and distils
+    from the model frozen at its start. Task t runs in ``<output_dir>/<name>/task<t>``; a task whose final checkpoint
+    exists is not trained again, so an interrupted sequence continues where it stopped (within a task, pass
+    ``++resume`` as for any offline run). Returns the tasks' final checkpoints."""
+    from solo_ossl.pretrain import run_pretrain
+
+    if not cfg.pretrained_ckpt:
+        raise SoloOsslError("CaSSLe starts from the task-1 model: pass ++pretrained_ckpt=<task-1 checkpoint>")
+    if cfg.online.enabled:
+        raise SoloOsslError("main_continual.py trains task by task offline: use a pretrain/ config, not an online/ one")
+    root, previous, finals = Path(cfg.output_dir) / cfg.name, cfg.pretrained_ckpt, []
+    for task in range(2, cfg.data.num_tasks + 1):
+        final = root / f"task{task}" / "final.ckpt"
+        if final.is_file():
+            print(f"[continual] task {task}: done before ({final}), skipped")
+        else:
+            task_cfg = copy.deepcopy(cfg)
+            task_cfg.data.tasks = [task]
+            task_cfg.cassle.enabled = True
+            task_cfg.pretrained_ckpt = str(previous)
+            task_cfg.output_dir, task_cfg.name = str(root), f"task{task}"
+            final = run_pretrain(task_cfg, list(callbacks))
+        finals.append(final)
+        previous = final
+    return finals
