@@ -5,7 +5,7 @@ setup(
     version="0.1.0",
     description="Online self-supervised learning (SLCLRS, replay memory, RALS) in the style of solo-learn",
     packages=find_packages(include=["solo_ossl", "solo_ossl.*"]),
-    package_data={"solo_ossl": ["configs/**/*.yaml", "data/embedded/*.npz"]},
+    package_data={"solo_ossl": ["configs/**/*.yaml", "presets/*.yaml", "data/embedded/*.npz"]},
     include_package_data=True,
     python_requires=">=3.10",
     install_requires=[

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 from lightning.pytorch.callbacks import Callback
+from omegaconf import OmegaConf
 
 from solo_ossl.args import load_config, load_linear_config
 from solo_ossl.continual import run_continual
@@ -48,17 +49,15 @@ PAIRS = (("ours", "cassle"), ("ours", "ours_no_rals"), ("ours_no_rals", "cassle"
 METHOD_FILES = {"barlow": "barlow", "barlow_twins": "barlow", "simclr": "simclr"}
 METRICS = ("average", "forgetting", "forward_transfer")
 
-# CPU-scale preset (one seed of the four strategies at N = 10 in well under 90 minutes on 2 cores): width-0.25
-# ResNet18 with the paper's projectors (the method configs'), 200 training images per class (20,000), and a memory
-# of 4,000, the paper's 20% of the training set (10,000 of CIFAR-100's 50,000). The pilot of this point (issue 13,
-# projector 512) moved every strategy 3-5 points above its task-1 start.
-CPU_SCALE = [
-    "++backbone.width=0.25",
-    "++data.train_per_class=200",
-    "++online.memory.capacity=4000",
-    "++precision=auto",
-]
-CPU_TASK1_EPOCHS = 50
+PRESETS = Path(__file__).resolve().parent / "presets"
+
+
+def scale_preset(scale: str) -> tuple[list[str], int | None]:
+    """The config overrides and task-1 epochs of ``--scale`` (``presets/compare_<scale>.yaml``; none for paper)."""
+    if scale == "paper":
+        return [], None
+    preset = OmegaConf.load(PRESETS / f"compare_{scale}.yaml")
+    return [f"++{key}={value}" for key, value in preset.overrides.items()], preset.get("task1_epochs")
 
 
 def compute_matched_epochs(strategy: str, steps: int) -> int:
@@ -208,14 +207,12 @@ def run_strategy(strategy: str, steps: int, seed: int, args, ctx: dict) -> dict:
         fwd, bwd = counter.forward, counter.backward
     else:
         selection = ["++online.selection=random"] if strategy == "ours_random" else []
-        pct = "0.25" if steps == 50 else "0.5"  # the paper's rule (Sec. 5.3)
         final, fwd, bwd = _train(
             f"online/{args.dataset}/{method}{ONLINE[strategy]}",
             [
                 *seeded,
                 f"++pretrained_ckpt={task1}",
                 f"++online.steps_per_batch={steps}",
-                f"++online.pct_start={pct}",
                 *selection,
                 "++name=online",
             ],
@@ -426,10 +423,11 @@ def compare(argv: list[str]) -> list[dict]:
     args.output_dir = Path(args.output_dir or f"trained_models/compare-{args.dataset}-{args.method}-{args.scale}")
     args.output_dir.mkdir(parents=True, exist_ok=True)
     # Strategies are judged by the probes afterwards; validating inside offline runs would only bill them.
-    common = [*(CPU_SCALE if args.scale == "cpu" else []), "++progress_bar=false", "++val_every_n_epochs=0", *overrides]
+    preset, preset_task1_epochs = scale_preset(args.scale)
+    common = [*preset, "++progress_bar=false", "++val_every_n_epochs=0", *overrides]
     pretrain_config = f"pretrain/{args.dataset}/{METHOD_FILES[args.method]}"
     base_cfg = load_config(["--config-name", pretrain_config, *common])
-    task1_epochs = args.task1_epochs or (CPU_TASK1_EPOCHS if args.scale == "cpu" else None)
+    task1_epochs = args.task1_epochs or preset_task1_epochs
     task1 = args.output_dir / "task1" / "task1" / "final.ckpt"
     if task1.is_file():
         print(f"[compare] task-1 checkpoint {task1}: done before, skipped")

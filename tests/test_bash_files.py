@@ -38,7 +38,6 @@ def test_imagenet_scripts_choose_the_loader_and_cifar_scripts_do_not(tmp_path):
         expected,
         "++devices=1",
         "++online.steps_per_batch=50",
-        "++online.pct_start=0.25",
         "++pretrained_ckpt=t1.ckpt",
         "++name=barlow_rals-imagenet100-online-50steps",
         "++seed=1",
@@ -68,3 +67,12 @@ def test_continual_scripts_run_cassle_from_a_task1_checkpoint(tmp_path):
         "++strategy=ddp",
         "++pretrained_ckpt=trained_models/barlow-imagenet100-task1/final.ckpt",
     } <= set(imagenet)
+
+
+def test_the_50_step_warm_up_rule_lives_in_the_online_configs():
+    from solo_ossl.args import load_config
+    from solo_ossl.online.step import pct_start_for
+
+    for name in ("online/cifar100/barlow_rals", "online/imagenet100/simclr", "online/embedded/vicreg"):
+        online = load_config(["--config-name", name]).online
+        assert [pct_start_for(online, n) for n in (10, 20, 50, 100)] == [0.5, 0.5, 0.25, 0.5]

@@ -55,11 +55,24 @@ def parse_overrides(argv: list[str]) -> tuple[str | None, str | None, list[str]]
     return config_path, config_name, overrides
 
 
+def _open_mappings(node: DictConfig) -> None:
+    """Struct mode rejects unknown keys in the schema's sections, and must not in its free mappings (``dict`` fields
+    such as ``online.pct_start_by_steps``), whose keys are data."""
+    for key in node:
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            if child._metadata.object_type is dict:
+                OmegaConf.set_struct(child, False)
+            else:
+                _open_mappings(child)
+
+
 def load_config(argv: list[str], schema: type = PretrainConfig) -> DictConfig:
     """Build the run config from command-line style arguments; raises on unknown keys or wrong types."""
     config_path, config_name, overrides = parse_overrides(argv)
     config = OmegaConf.structured(schema)
     OmegaConf.set_struct(config, True)
+    _open_mappings(config)
     if config_name:
         config_dir = Path(config_path) if config_path else PACKAGE_CONFIGS
         for layer in _load_yaml(config_dir, config_name):

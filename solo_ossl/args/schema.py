@@ -139,6 +139,8 @@ class OnlineConfig:
     skip_first_task: bool = True
     max_lr: float = 0.05
     pct_start: float = 0.5
+    # pct_start for particular N (the paper's Sec. 5.3: 0.25 at 50 steps; in the online configs), else pct_start.
+    pct_start_by_steps: dict[int, float] = field(default_factory=dict)
     div_factor: float = 10.0
     final_div_factor: float = 1e4
     base_momentum: float = 0.85

@@ -59,9 +59,10 @@ def validate_online_config(online_cfg, group_size: int) -> None:
     """Reject settings the online step cannot honour, naming the key to change."""
     if online_cfg.steps_per_batch < 1:
         raise SoloOsslError(f"online.steps_per_batch must be at least 1, got {online_cfg.steps_per_batch}")
-    if online_cfg.pct_start * online_cfg.steps_per_batch <= 1:
+    if pct_start_for(online_cfg, online_cfg.steps_per_batch) * online_cfg.steps_per_batch <= 1:
         raise SoloOsslError(
-            f"online.steps_per_batch={online_cfg.steps_per_batch} x online.pct_start={online_cfg.pct_start} must "
+            f"online.steps_per_batch={online_cfg.steps_per_batch} x online.pct_start="
+            f"{pct_start_for(online_cfg, online_cfg.steps_per_batch)} must "
             "exceed 1 for a one-cycle schedule: use at least 3 steps (pct_start 0.5)"
         )
     if online_cfg.stream_batch_size < 1:
@@ -100,6 +101,11 @@ def validate_online_config(online_cfg, group_size: int) -> None:
             raise SoloOsslError(
                 f"{what} {size} is not divisible by method.group_size {group_size}: selection keeps whole groups"
             )
+
+
+def pct_start_for(online_cfg, steps: int) -> float:
+    """SLCLRS's warm-up share for a stream batch of ``steps`` local steps."""
+    return float(online_cfg.pct_start_by_steps.get(steps, online_cfg.pct_start))
 
 
 def steps_within_budget(budget_s: float, step_s: float, pct_start: float) -> int:
@@ -219,7 +225,7 @@ class OnlineLearner:
             optimizer,
             steps or self.cfg.steps_per_batch,
             self._max_lrs(optimizer),
-            pct_start=self.cfg.pct_start,
+            pct_start=pct_start_for(self.cfg, steps or self.cfg.steps_per_batch),
             div_factor=self.cfg.div_factor,
             final_div_factor=self.cfg.final_div_factor,
             base_momentum=self.cfg.base_momentum,
