@@ -244,130 +244,92 @@ class OnlineLearner:
         return x.to(samples_device, non_blocking=True), y.to(device, non_blocking=True)
 
     def training_step(self, batch) -> torch.Tensor:
-        """One stream batch: N local steps, each on the stream batch and a memory batch (paper Fig. 2).
-
-        The per-step values (loss, stream share, ...) stay on the device and reach the host once, after the N steps:
-        on a GPU each read inside the loop would wait for the queued kernels. A loss that is not finite still stops
-        the run, before the memory and the checkpoint take this stream batch, naming its step."""
-        if self.pending_rng is not None:
-            restore_rng_states(self.pending_rng, self.method.device)
-            self.pending_rng = None
+        """One stream batch, the paper's loop (Fig. 2): a fresh one-cycle schedule (SLCLRS) and anchor, then N local
+        steps, each on the stream batch and a fresh memory draw, freshly augmented, of which the selection rule keeps
+        k; the stream batch enters the memory after its N steps. Bookkeeping is ``StreamBatchLog``'s."""
+        self._restore_pending_rng()
         m = self.method
         indexes, stream_x, stream_y = batch
-        device, n_stream = stream_x.device, stream_x.size(0)
-        augment, samples_device = m.augment, device
-        if hasattr(m.augment, "prefetch"):  # DALI decodes file indices: they stay on the host (read once here)
-            stream_x, samples_device = indexes.cpu(), torch.device("cpu")
-            augment = functools.partial(m.augment, device=device)
-        optimizer = m.optimizers()
+        device = stream_y.device
+        stream, augment, samples_device = self._stream_source(indexes, stream_x, device)
         n_steps = self.planned_steps()
+        optimizer = m.optimizers()
         schedule = self.stream_batch_schedule(optimizer.optimizer, n_steps)
         if self.selection is not None:
             self.selection.start_stream_batch(m)
-        start = self.clock()
-        counted_before = (self.images_forward, self.images_backward)
-        probe_views = augment(stream_x) if self.cfg.probe_stream_loss else None
-        # Filled on the device (torch.tensor(value, device=cuda) would copy from the host and wait for the stream).
-        not_measured = torch.full((), float("nan"), device=device)
-        per_step, schedule_values, sizes, candidates_seen = [], [], [], 0
-        next_memory = self._memory_batch(device, samples_device)
+        log = StreamBatchLog(self, n_steps, device)
+        probe_views = augment(stream) if self.cfg.probe_stream_loss else None
+        memory_x, memory_y = self._memory_batch(device, samples_device)
         for step in range(n_steps):
-            memory_x, memory_y = next_memory
-            candidates = torch.cat([stream_x, memory_x]) if len(memory_x) else stream_x
+            candidates = torch.cat([stream, memory_x]) if len(memory_x) else stream
             targets = torch.cat([stream_y, memory_y]) if len(memory_x) else stream_y
-            candidates_seen += candidates.size(0)
             v1, v2 = augment(candidates)
-            if step + 1 < n_steps:
-                # The next draw does not depend on the model: DALI starts decoding it while this step trains.
-                next_memory = self._memory_batch(device, samples_device)
-                if hasattr(m.augment, "prefetch"):
-                    upcoming = torch.cat([stream_x, next_memory[0]]) if len(next_memory[0]) else stream_x
-                    m.augment.prefetch(upcoming, device)
-            stream_share, stream_unit_loss = torch.full((), n_stream / candidates.size(0), device=device), not_measured
-            if self.selection is not None:
-                units = candidates.size(0) // m.group_size
-                k_units = min(self.cfg.k // self.world // m.group_size, units)
-                if k_units < units:  # with fewer candidates than k (memory still filling) all are trained on
-                    choice = self.selection.select(m, step, v1, v2, k_units)
-                    self.images_forward += choice.images_forward
-                    if choice.current is not None:
-                        stream_unit_loss = choice.current[: n_stream // m.group_size].mean()
-                    selected = expand_groups(choice.units, m.group_size)
-                    stream_share = (selected < n_stream).float().mean()
-                    v1, v2, targets = v1[selected], v2[selected], targets[selected]
-            out1, out2 = m(v1), m(v2)
-            loss = m.ssl_loss(out1["z"], out2["z"])
-            class_loss, _ = m.classifier_loss([out1["feats"], out2["feats"]], targets)
-            group = optimizer.optimizer.param_groups[0]
-            schedule_values.append((group["lr"], group["momentum"]))
-            optimizer.zero_grad()
-            m.manual_backward(loss + class_loss)
-            if self.world > 1:
-                average_gradients(m.parameters())
-            optimizer.step()
+            if step + 1 < n_steps:  # the next draw does not depend on the model: DALI decodes it during this step
+                next_memory = self._draw_ahead(stream, device, samples_device)
+            kept, share, unit_loss = self._select(step, v1, v2, len(stream), log.not_measured)
+            if kept is not None:
+                v1, v2, targets = v1[kept], v2[kept], targets[kept]
+            loss = self._optimize(optimizer, v1, v2, targets, log)
             schedule.step()
-            sizes.append(v1.size(0))
-            self.images_backward += 2 * v1.size(0)
-            self.images_forward += 2 * v1.size(0)
-            probe = self._probe(probe_views) if probe_views is not None else not_measured
-            per_step.append(torch.stack([loss.detach().float(), stream_share, stream_unit_loss, probe.float()]))
-        values = self._to_host(per_step)
-        if self.world > 1:  # counters and throughput over all processes
-            local = [self.images_forward - counted_before[0], self.images_backward - counted_before[1], candidates_seen]
-            batch_forward, batch_backward, candidates_seen = all_reduce_(
-                torch.tensor(local, dtype=torch.float64)
-            ).tolist()
-            self.images_forward = counted_before[0] + int(batch_forward)
-            self.images_backward = counted_before[1] + int(batch_backward)
-        check_finite_steps(values[:, 0], lambda step: f"stream batch {self.position}, local step {step}")
-        seconds = self.clock() - start
-        if self.cfg.time_budget_s > 0:
-            measured = seconds / n_steps
-            self.step_seconds = measured if self.step_seconds is None else (self.step_seconds + measured) / 2
+            probe = self._probe(probe_views) if probe_views is not None else log.not_measured
+            log.step(loss, share, unit_loss, probe, candidates.size(0), v1.size(0))
+            if step + 1 < n_steps:
+                memory_x, memory_y = next_memory
+        values = log.finish()
         self.memory.add(indexes.cpu() if self.cfg.memory.store == "indices" else stream_x, stream_y)
-        losses, ratios = values[:, 0].tolist(), values[:, 1].tolist()
-        rows = [
-            [
-                self.position,
-                step,
-                loss,
-                lr,
-                momentum,
-                size * self.world,
-                ratio,
-                *("" if math.isnan(v) else v for v in extra),
-            ]
-            for step, (loss, ratio, *extra), (lr, momentum), size in zip(
-                range(len(per_step)), values.tolist(), schedule_values, sizes, strict=True
-            )
-        ]
-        self.position += 1
-        if self.world > 1 and self.cfg.check_replicas:
-            check_replicas(m, f"stream batch {self.position - 1}")
-        self.recent_ratios.append(sum(ratios) / len(ratios))
-        self._write_steps(rows)
-        m.log_dict(
-            {
-                "loss": sum(losses) / len(losses),
-                "loss_first_step": losses[0],
-                "loss_last_step": losses[-1],
-                "lr": schedule_values[-1][0],
-                "momentum": schedule_values[-1][1],
-                "stream_selected_ratio_last_step": ratios[-1],
-                "stream_selected_ratio_mean100": sum(self.recent_ratios) / len(self.recent_ratios),
-                "images_forward": float(self.images_forward),
-                "images_backward": float(self.images_backward),
-                "memory_size": float(len(self.memory)),
-                "local_steps": float(n_steps),
-                "img_per_s": candidates_seen / seconds,
-            },
-            on_step=True,
-            on_epoch=False,
-        )
-        m.log_dict(
-            {"loss_last": losses[-1], "img_s": candidates_seen / seconds}, prog_bar=True, on_step=True, logger=False
-        )
+        log.publish(values)
         return values[-1, 0]
+
+    def _restore_pending_rng(self) -> None:
+        if self.pending_rng is not None:
+            restore_rng_states(self.pending_rng, self.method.device)
+            self.pending_rng = None
+
+    def _stream_source(self, indexes, stream_x, device):
+        """The stream batch as the augmentation takes it, the augmentation, and where memory samples go. DALI
+        decodes file indices: they stay on the host (read back once here)."""
+        if hasattr(self.method.augment, "prefetch"):
+            return indexes.cpu(), functools.partial(self.method.augment, device=device), torch.device("cpu")
+        return stream_x, self.method.augment, device
+
+    def _draw_ahead(self, stream, device, samples_device):
+        memory = self._memory_batch(device, samples_device)
+        if hasattr(self.method.augment, "prefetch"):
+            self.method.augment.prefetch(torch.cat([stream, memory[0]]) if len(memory[0]) else stream, device)
+        return memory
+
+    def _select(self, step: int, v1, v2, n_stream: int, not_measured):
+        """The selection rule's choice: (sample indices kept or None for all, the stream's share among them, the
+        stream units' mean current loss where the rule computed it), the last two as device scalars."""
+        m, candidates = self.method, v1.size(0)
+        share = torch.full((), n_stream / candidates, device=v1.device)  # a fill: no copy from the host
+        if self.selection is None:
+            return None, share, not_measured
+        units = candidates // m.group_size
+        k_units = min(self.cfg.k // self.world // m.group_size, units)
+        if k_units == units:  # with fewer candidates than k (memory still filling) all are trained on
+            return None, share, not_measured
+        choice = self.selection.select(m, step, v1, v2, k_units)
+        self.images_forward += choice.images_forward
+        unit_loss = not_measured if choice.current is None else choice.current[: n_stream // m.group_size].mean()
+        kept = expand_groups(choice.units, m.group_size)
+        return kept, (kept < n_stream).float().mean(), unit_loss
+
+    def _optimize(self, optimizer, v1, v2, targets, log: "StreamBatchLog") -> torch.Tensor:
+        """One optimizer step on the kept views (with the online classifier on detached features)."""
+        m = self.method
+        out1, out2 = m(v1), m(v2)
+        loss = m.ssl_loss(out1["z"], out2["z"])
+        class_loss, _ = m.classifier_loss([out1["feats"], out2["feats"]], targets)
+        log.schedule(optimizer.optimizer.param_groups[0])
+        optimizer.zero_grad()
+        m.manual_backward(loss + class_loss)
+        if self.world > 1:
+            average_gradients(m.parameters())
+        optimizer.step()
+        self.images_backward += 2 * v1.size(0)
+        self.images_forward += 2 * v1.size(0)
+        return loss
 
     def _to_host(self, per_step: list[torch.Tensor]) -> torch.Tensor:
         """The stream batch's one read of device values: ``[N, 4]`` (loss, stream share, stream unit loss, probe),
@@ -405,3 +367,84 @@ class OnlineLearner:
         kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) < self.position]
         with self.steps_csv.open("w", newline="") as f:
             csv.writer(f).writerows(kept)
+
+
+class StreamBatchLog:
+    """Bookkeeping of one stream batch: the per-step values (kept on the device), the lr/momentum used, sizes,
+    counters and time; then one host read, the finiteness check, ``online_steps.csv`` and the logged metrics.
+
+    On a GPU each read of a device value inside the N steps would wait for the queued kernels, so they are read once,
+    after the N steps; a loss that is not finite still stops the run (naming its step) before the memory and the
+    checkpoint take the stream batch."""
+
+    def __init__(self, learner: OnlineLearner, n_steps: int, device: torch.device) -> None:
+        self.learner, self.n_steps = learner, n_steps
+        self.start = learner.clock()
+        self.counted_before = (learner.images_forward, learner.images_backward)
+        self.not_measured = torch.full((), float("nan"), device=device)
+        self.per_step: list[torch.Tensor] = []
+        self.lr_momentum: list[tuple[float, float]] = []
+        self.sizes: list[int] = []
+        self.candidates = 0
+        self.seconds = 0.0
+
+    def schedule(self, group: dict) -> None:
+        self.lr_momentum.append((group["lr"], group["momentum"]))
+
+    def step(self, loss, share, unit_loss, probe, candidates: int, trained: int) -> None:
+        self.per_step.append(torch.stack([loss.detach().float(), share, unit_loss, probe.float()]))
+        self.candidates += candidates
+        self.sizes.append(trained)
+
+    def finish(self) -> torch.Tensor:
+        """The host copy of the per-step values ``[N, 4]`` (over all processes), after the finiteness check."""
+        learner = self.learner
+        values = learner._to_host(self.per_step)
+        if learner.world > 1:  # counters and throughput over all processes
+            before = self.counted_before
+            local = [learner.images_forward - before[0], learner.images_backward - before[1], self.candidates]
+            forward, backward, self.candidates = all_reduce_(torch.tensor(local, dtype=torch.float64)).tolist()
+            learner.images_forward, learner.images_backward = before[0] + int(forward), before[1] + int(backward)
+        check_finite_steps(values[:, 0], lambda step: f"stream batch {learner.position}, local step {step}")
+        self.seconds = learner.clock() - self.start
+        if learner.cfg.time_budget_s > 0:
+            measured = self.seconds / self.n_steps
+            learner.step_seconds = measured if learner.step_seconds is None else (learner.step_seconds + measured) / 2
+        return values
+
+    def publish(self, values: torch.Tensor) -> None:
+        """Rows of online_steps.csv and the logged metrics; the stream position advances."""
+        learner, m = self.learner, self.learner.method
+        losses, ratios = values[:, 0].tolist(), values[:, 1].tolist()
+        rows = [
+            [learner.position, step, loss, lr, momentum, size * learner.world, ratio]
+            + ["" if math.isnan(v) else v for v in extra]
+            for step, ((loss, ratio, *extra), (lr, momentum), size) in enumerate(
+                zip(values.tolist(), self.lr_momentum, self.sizes, strict=True)
+            )
+        ]
+        learner.position += 1
+        if learner.world > 1 and learner.cfg.check_replicas:
+            check_replicas(m, f"stream batch {learner.position - 1}")
+        learner.recent_ratios.append(sum(ratios) / len(ratios))
+        learner._write_steps(rows)
+        throughput = self.candidates / self.seconds
+        m.log_dict(
+            {
+                "loss": sum(losses) / len(losses),
+                "loss_first_step": losses[0],
+                "loss_last_step": losses[-1],
+                "lr": self.lr_momentum[-1][0],
+                "momentum": self.lr_momentum[-1][1],
+                "stream_selected_ratio_last_step": ratios[-1],
+                "stream_selected_ratio_mean100": sum(learner.recent_ratios) / len(learner.recent_ratios),
+                "images_forward": float(learner.images_forward),
+                "images_backward": float(learner.images_backward),
+                "memory_size": float(len(learner.memory)),
+                "local_steps": float(self.n_steps),
+                "img_per_s": throughput,
+            },
+            on_step=True,
+            on_epoch=False,
+        )
+        m.log_dict({"loss_last": losses[-1], "img_s": throughput}, prog_bar=True, on_step=True, logger=False)
