@@ -6,7 +6,6 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from solo_ossl.online.selection import RalsSelection
-from solo_ossl.online.step import OnlineLearner
 from solo_ossl.pretrain import run_pretrain
 from solo_ossl.utils.errors import SoloOsslError
 
@@ -39,7 +38,26 @@ def test_online_run_takes_n_steps_per_batch_and_sees_each_sample_once(tiny_confi
     assert recorder.steps == [3] * 20
 
 
-def test_rals_trains_on_k_and_anchor_is_fixed_within_a_stream_batch(tiny_config, monkeypatch, tmp_path):
+class RecordingRals(RalsSelection):
+    """RALS that records, at each local step, the weight sums of the anchor and the model and the memory's content."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records, self.memory_seen = [], {}
+
+    def select(self, method, step, v1, v2, k_units):
+        learner = method.online_learner
+        memory = learner.memory
+        stored = memory.data[: len(memory)] if memory.data is not None else torch.empty(0)
+        self.memory_seen.setdefault(learner.position, set()).update(stored.tolist())
+        if step > 0:  # scoring steps (step 0 selects at random)
+            anchor_sum = sum(p.double().sum().item() for p in self.anchor.backbone.parameters())
+            model_sum = sum(p.double().sum().item() for p in method.backbone.parameters())
+            self.records.append((learner.position, anchor_sum, model_sum))
+        return super().select(method, step, v1, v2, k_units)
+
+
+def test_rals_trains_on_k_and_anchor_is_fixed_within_a_stream_batch(tiny_config, tmp_path):
     cfg = tiny_config(
         "online/embedded/barlow_rals",
         *ONLINE,
@@ -47,40 +65,24 @@ def test_rals_trains_on_k_and_anchor_is_fixed_within_a_stream_batch(tiny_config,
         "++online.k=24",
         "++online.memory.store=indices",
     )
-    records = []
-    original_select = RalsSelection.select
-    original_sample = OnlineLearner._memory_batch
-
-    def select(self, method, step, v1, v2, k_units):
-        if step > 0:  # scoring steps (step 0 selects at random)
-            anchor_sum = sum(p.double().sum().item() for p in self.anchor.backbone.parameters())
-            model_sum = sum(p.double().sum().item() for p in method.backbone.parameters())
-            records.append((method.online_learner.position, anchor_sum, model_sum))
-        return original_select(self, method, step, v1, v2, k_units)
-
-    stream_seen = {}
-
-    def memory_batch(self, device, samples_device):
-        stored = self.memory.data[: len(self.memory)] if self.memory.data is not None else torch.empty(0)
-        stream_seen.setdefault(self.position, set()).update(stored.tolist())
-        return original_sample(self, device, samples_device)
-
+    rule = RecordingRals()
     start_sums = {}
 
     class BatchStart(Callback):
+        def on_train_start(self, trainer, pl_module):
+            pl_module.online_learner.selection = rule  # a rule is injected, as any object with the rule's methods
+
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             learner = pl_module.online_learner
             start_sums[learner.position] = sum(p.double().sum().item() for p in pl_module.backbone.parameters())
 
-    monkeypatch.setattr(RalsSelection, "select", select)
-    monkeypatch.setattr(OnlineLearner, "_memory_batch", memory_batch)
     recorder = Recorder()
     run_pretrain(cfg, [recorder, BatchStart()])
     steps = list(csv_rows(tmp_path / cfg.name / "online_steps.csv"))
     # From the third batch on the memory (2 x 16 per step) is full enough: 16 + 32 candidates, k = 24 trained on.
     assert all(int(r["selected"]) == 24 for r in steps if int(r["stream_batch"]) >= 2)
     by_batch = {}
-    for position, anchor_sum, model_sum in records:
+    for position, anchor_sum, model_sum in rule.records:
         by_batch.setdefault(position, []).append((anchor_sum, model_sum))
     anchors = [sums[0][0] for _, sums in sorted(by_batch.items())]
     for position, sums in by_batch.items():
@@ -90,7 +92,8 @@ def test_rals_trains_on_k_and_anchor_is_fixed_within_a_stream_batch(tiny_config,
     assert len(set(anchors)) == len(anchors)  # refreshed at every batch
     # The memory never holds a sample of the stream batch being trained on.
     for position, batch_indexes in enumerate(recorder.indexes):
-        assert not stream_seen.get(position, set()) & set(batch_indexes.tolist())
+        assert not rule.memory_seen.get(position, set()) & set(batch_indexes.tolist())
+    assert len(rule.memory_seen) >= 18  # recorded at every stream batch from the second on
 
 
 def csv_rows(path):
