@@ -251,12 +251,12 @@ def test_gpu_online_step_has_no_syncs_inside_the_local_steps(tiny_config, monkey
             torch.cuda.set_sync_debug_mode(0)
         return out
 
-    def host(per_step):
+    def host(self, per_step):
         torch.cuda.set_sync_debug_mode(0)  # the stream batch's one read
-        return to_host(per_step)
+        return to_host(self, per_step)
 
     monkeypatch.setattr(OnlineLearner, "training_step", strict_step)
-    monkeypatch.setattr(OnlineLearner, "_to_host", staticmethod(host))
+    monkeypatch.setattr(OnlineLearner, "_to_host", host)
     cfg = tiny_config("online/embedded/barlow_rals", *ONLINE, "++method.group_size=4", "++online.k=24")
     cfg.accelerator = "gpu"
     run_pretrain(cfg, [Recorder(stop_after=4)])
