@@ -59,21 +59,15 @@ class OnlineDDPStrategy(DDPStrategy):
         _sync_module_states(self.model)
 
 
-def build_strategy(cfg, online: bool) -> str | DDPStrategy:
-    """The Trainer's ``strategy`` for ``cfg`` (``devices``, ``num_nodes``, ``strategy``, ``dist_timeout_s``)."""
-    if check_devices(cfg) == 1:
-        return "auto"
-    timeout = timedelta(seconds=cfg.dist_timeout_s)  # a crashed rank stops the others instead of hanging them
-    return OnlineDDPStrategy(timeout=timeout) if online else DDPStrategy(timeout=timeout)
-
-
 def trainer_distribution(cfg, online: bool = False) -> dict:
     """``L.Trainer`` arguments for the devices, nodes, strategy and synchronized BatchNorm of ``cfg``."""
+    world = check_devices(cfg)
+    strategy: str | DDPStrategy = "auto"
+    if world > 1:
+        timeout = timedelta(seconds=cfg.dist_timeout_s)  # a crashed rank stops the others instead of hanging them
+        strategy = OnlineDDPStrategy(timeout=timeout) if online else DDPStrategy(timeout=timeout)
     return dict(
-        devices=cfg.devices,
-        num_nodes=cfg.num_nodes,
-        strategy=build_strategy(cfg, online),
-        sync_batchnorm=cfg.sync_batchnorm and cfg.devices * cfg.num_nodes > 1,
+        devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=strategy, sync_batchnorm=cfg.sync_batchnorm and world > 1
     )
 
 
