@@ -29,7 +29,7 @@ class StopAfter(Callback):
         self.batches = batches
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if pl_module.online_learner.position >= self.batches:
+        if pl_module.regime.position >= self.batches:
             trainer.should_stop = True
 
 

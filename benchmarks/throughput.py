@@ -263,48 +263,47 @@ def part_step(args) -> dict:
 
 
 def part_bare(args) -> dict:
-    """The no-RALS online step written as a plain PyTorch loop: no Trainer, hooks, logging or step CSV."""
+    """The no-RALS online step as a plain PyTorch loop over the online regime's own pieces (memory draw, selection,
+    ``optimize_step``, SLCLRS, ``memory.add``): no Trainer, hooks, logging or step CSV."""
     from solo_ossl.data import build_datasets, class_order, split_tasks
-    from solo_ossl.methods import METHODS
-    from solo_ossl.online.step import memory_batch_size
+    from solo_ossl.online.step import join_candidates, optimize_step
     from solo_ossl.online.stream import StreamBatchSampler, stream_order
-    from solo_ossl.utils.device import resolve_precision
+    from solo_ossl.regimes import build_model
+    from solo_ossl.utils.device import autocast_dtype, resolve_precision, training_device
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = step_config(args, False, args.precision, tmp)
     torch.manual_seed(cfg.seed)
+    device = training_device(cfg.accelerator)
     splits = build_datasets(cfg.data, cfg.seed)
     tasks = split_tasks(class_order(splits.num_classes, cfg.data.class_order_seed), cfg.data.num_tasks)
     order = stream_order(splits.train.targets, tasks, list(range(2, cfg.data.num_tasks + 1)), cfg.seed)
-    model = METHODS[cfg.method.name](cfg, splits.num_classes, splits.mean, splits.std).train()
-    optimizer = model.build_optimizer()
-    online = cfg.online
-    memory = model.online_learner.memory  # same capacity, policy and seed as the Lightning run
-    bf16 = resolve_precision(args.precision) == "bf16-mixed"
+    model = build_model(cfg, splits.num_classes, splits.mean, splits.std, splits.train).to(device).train()
+    learner, optimizer = model.regime, model.build_optimizer()
+    dtype = autocast_dtype(resolve_precision(cfg.precision, cfg.accelerator))
+    not_measured = torch.full((), float("nan"), device=device)
     wall, last = [], time.perf_counter()
-    for batch in StreamBatchSampler(order, online.stream_batch_size):
-        x, y = splits.train.images[batch], splits.train.targets[batch]
-        schedule = model.online_learner.stream_batch_schedule(optimizer)
-        for _ in range(online.steps_per_batch):
-            memory_x, memory_y = memory.sample(memory_batch_size(online))
-            candidates = torch.cat([x, memory_x]) if len(memory_x) else x
-            targets = torch.cat([y, memory_y]) if len(memory_x) else y
-            v1, v2 = model.augment(candidates)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                out1, out2 = model(v1), model(v2)
-                loss = model.ssl_loss(out1["z"], out2["z"])
-                class_loss, _ = model.classifier_loss([out1["feats"], out2["feats"]], targets)
-            optimizer.zero_grad()
-            (loss + class_loss).backward()
-            optimizer.step()
+    for batch in StreamBatchSampler(order, cfg.online.stream_batch_size):
+        x = splits.train.images[batch].to(device)
+        y = splits.train.targets[batch].to(device)
+        schedule = learner.stream_batch_schedule(optimizer)
+        for step in range(cfg.online.steps_per_batch):
+            memory_x, memory_y = learner.draw_memory(device, device)
+            v1, v2 = model.augment(join_candidates(x, memory_x))
+            targets = join_candidates(y, memory_y)
+            kept, _, _ = learner.select_candidates(step, v1, v2, len(x), not_measured)
+            if kept is not None:
+                v1, v2, targets = v1[kept], v2[kept], targets[kept]
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                loss = optimize_step(model, optimizer, v1, v2, targets)
             schedule.step()
-            loss.item()
-        memory.add(x, y)
+        learner.memory.add(x, y)
+        loss.item()
         now = time.perf_counter()
         wall.append(now - last)
         last = now
     kept = timed_batches(wall)
-    return {"s_per_step": float(np.mean(kept) / online.steps_per_batch), "batches_timed": len(kept)}
+    return {"s_per_step": float(np.mean(kept) / cfg.online.steps_per_batch), "batches_timed": len(kept)}
 
 
 def timed_batches(values: list) -> list:

@@ -26,7 +26,7 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 
 from solo_ossl.args import load_config, load_linear_config
-from solo_ossl.continual import run_continual
+from solo_ossl.continual import CassleRegime, run_continual
 from solo_ossl.data import class_order, split_tasks
 from solo_ossl.eval import continual_metrics, per_task_accuracy
 from solo_ossl.linear import evaluate
@@ -79,7 +79,7 @@ class ImageCounter(Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         views = sum(v.size(0) for v in batch[1])
         self.backward += views
-        self.forward += views * (2 if pl_module.distiller is not None else 1)
+        self.forward += views * (2 if isinstance(pl_module.regime, CassleRegime) else 1)
 
 
 def _train(config_name: str, overrides: list[str]) -> tuple[Path, int, int]:

@@ -16,8 +16,8 @@ from solo_ossl.data.dali import use_dali
 from solo_ossl.data.datasets import loader_workers
 from solo_ossl.eval.monitor import KnnMonitor
 from solo_ossl.eval.plots import plot_online_curves
-from solo_ossl.methods import METHODS
 from solo_ossl.online.stream import StreamBatchSampler, stream_order
+from solo_ossl.regimes import build_model
 from solo_ossl.utils.checkpoint import atomic_save, read_checkpoint
 from solo_ossl.utils.device import configure_device_defaults, resolve_precision, trainer_precision, training_device
 from solo_ossl.utils.distributed import set_ranks, trainer_distribution
@@ -32,7 +32,7 @@ class OnlineCheckpoint(Callback):
         self.directory, self.every, self.task_ends = directory, every, task_ends
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        position = pl_module.online_learner.position
+        position = pl_module.regime.position
         if position in self.task_ends:
             atomic_save(trainer, self.directory / f"task{self.task_ends[position]}.ckpt")
         if position % self.every == 0 or position in self.task_ends:
@@ -71,8 +71,6 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
     """Train as ``cfg`` says and return the path of the final checkpoint."""
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    if cfg.method.name not in METHODS:
-        raise SoloOsslError(f"unknown method.name '{cfg.method.name}' (available: {', '.join(METHODS)})")
     configure_device_defaults(training_device(cfg.accelerator))
     splits, dali = use_dali(cfg.data, build_datasets(cfg.data, cfg.seed), cfg.seed, cfg.accelerator)
     order, task_classes = [], []  # an unlabeled folder has no classes, hence no tasks
@@ -80,7 +78,7 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
         order = class_order(splits.num_classes, cfg.data.class_order_seed, cfg.data.class_order)
         task_classes = split_tasks(order, cfg.data.num_tasks)
     run_dir = _run_dir(cfg)
-    model = METHODS[cfg.method.name](cfg, splits.num_classes, splits.mean, splits.std)
+    model = build_model(cfg, splits.num_classes, splits.mean, splits.std, splits.train, run_dir / "online_steps.csv")
     if dali is not None:
         model.augment, model.eval_transform = dali["views"], dali["eval"]
     checkpoint = read_checkpoint(cfg.resume) if cfg.resume else None
@@ -111,10 +109,10 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
         )
         rank, world = set_ranks(trainer)
         _write_run_files(cfg, run_dir, order, task_classes, rank)
-        model.online_learner.shard(rank, world)
+        model.regime.shard(rank, world)
         loader, task_ends = _online_setup(cfg, model, splits.train, task_classes, run_dir, checkpoint, rank, world)
         if len(loader) == 0:
-            print(f"the stream is already complete at batch {model.online_learner.position}; nothing to train")
+            print(f"the stream is already complete at batch {model.regime.position}; nothing to train")
         callbacks = [OnlineCheckpoint(ckpt_dir, cfg.online.checkpoint_every, task_ends)]
         if cfg.eval.every > 0 and not splits.labeled and rank == 0:
             print("note: the kNN monitor needs labels; it is off for an unlabeled folder")
@@ -177,7 +175,7 @@ def _online_setup(
     if online.skip_first_task and not (cfg.pretrained_ckpt or checkpoint):
         print("warning: online.skip_first_task=true without pretrained_ckpt: streaming tasks 2.. from random weights")
     order = stream_order(train_set.targets, task_classes, tasks, cfg.seed, online.stream.order)
-    learner = model.online_learner
+    learner = model.regime
     # The last stream batch must split into whole selection groups per process; fewer than unit samples are cut.
     unit = world * (model.group_size if online.selection != "none" else 1)
     if len(order) % unit:
@@ -191,8 +189,6 @@ def _online_setup(
         for task, indices in zip(tasks, task_sample_indices(train_set.targets, task_classes, tasks), strict=True):
             total += len(indices)
             ends[min(math.ceil(total / bs), math.ceil(len(order) / bs))] = task
-    learner.dataset = train_set
-    learner.steps_csv = run_dir / "online_steps.csv"
     if checkpoint is not None:
         if "online" not in checkpoint:
             raise SoloOsslError(f"{cfg.resume} is not an online checkpoint: resume offline runs without online.enabled")

@@ -8,15 +8,15 @@ from lightning.pytorch.callbacks import Callback
 from solo_ossl.args import load_config
 from solo_ossl.compare import PAPER_STRATEGIES, compare
 from solo_ossl.data import class_order, split_tasks
-from solo_ossl.methods import METHODS
 from solo_ossl.pretrain import run_pretrain
+from solo_ossl.regimes import build_model
 
 from .conftest import TINY
 
 
 def tiny_cassle_model(tiny_config, config):
     cfg = tiny_config(config, "++cassle.enabled=true", "++cassle.proj_hidden_dim=32")
-    return METHODS[cfg.method.name](cfg, 10, (0.5,) * 3, (0.25,) * 3)
+    return build_model(cfg, 10, (0.5,) * 3, (0.25,) * 3)
 
 
 def test_distillation_trains_predictor_and_leaves_frozen_model_alone(tiny_config):

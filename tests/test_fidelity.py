@@ -20,6 +20,7 @@ from solo_ossl.methods import METHODS
 from solo_ossl.methods.base import warmup_cosine
 from solo_ossl.online import ReplayMemory, random_select
 from solo_ossl.pretrain import run_pretrain
+from solo_ossl.regimes import build_model
 
 SIMCLR_JITTER = (0.8, 0.8, 0.8, 0.2)
 BT_JITTER = (0.4, 0.4, 0.2, 0.1)
@@ -191,7 +192,7 @@ def test_cassle_predictor_carries_over_to_the_next_task(tiny_config):
     saved = torch.load(task2, map_location="cpu", weights_only=False)["state_dict"]
     cfg = tiny_config("pretrain/embedded/barlow", *cassle, "++data.tasks=[3]")
     torch.manual_seed(123)
-    model = METHODS[cfg.method.name](cfg, 10, (0.5,) * 3, (0.25,) * 3)
+    model = build_model(cfg, 10, (0.5,) * 3, (0.25,) * 3)
     model.load_pretrained(str(task2))
     for key, value in model.distiller.predictor.state_dict().items():
         assert torch.equal(value, saved[f"distiller.predictor.{key}"]), key

@@ -25,7 +25,7 @@ class Recorder(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         self.steps.append(trainer.global_step - self._start)
-        if self.stop_after is not None and pl_module.online_learner.position >= self.stop_after:
+        if self.stop_after is not None and pl_module.regime.position >= self.stop_after:
             trainer.should_stop = True
 
 
@@ -46,7 +46,7 @@ class RecordingRals(RalsSelection):
         self.records, self.memory_seen = [], {}
 
     def select(self, method, step, v1, v2, k_units):
-        learner = method.online_learner
+        learner = method.regime
         memory = learner.memory
         stored = memory.data[: len(memory)] if memory.data is not None else torch.empty(0)
         self.memory_seen.setdefault(learner.position, set()).update(stored.tolist())
@@ -70,10 +70,10 @@ def test_rals_trains_on_k_and_anchor_is_fixed_within_a_stream_batch(tiny_config,
 
     class BatchStart(Callback):
         def on_train_start(self, trainer, pl_module):
-            pl_module.online_learner.selection = rule  # a rule is injected, as any object with the rule's methods
+            pl_module.regime.selection = rule  # a rule is injected, as any object with the rule's methods
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            learner = pl_module.online_learner
+            learner = pl_module.regime
             start_sums[learner.position] = sum(p.double().sum().item() for p in pl_module.backbone.parameters())
 
     recorder = Recorder()
@@ -204,7 +204,7 @@ def test_time_budget_plans_n_from_the_measured_step_time(tiny_config, tmp_path):
         """Every local step takes 0.1 s: the clock is the optimizer step count."""
 
         def on_train_start(self, trainer, pl_module):
-            pl_module.online_learner.clock = lambda: 0.1 * trainer.global_step
+            pl_module.regime.clock = lambda: 0.1 * trainer.global_step
 
     cfg = tiny_config("online/embedded/simclr", *ONLINE, "++online.time_budget_s=0.75", "++eval.every=0")
     recorder = Recorder()

@@ -6,6 +6,9 @@ Barlow Twins' loss per view for Barlow Twins), weighted by ``distill_lamb``. The
 task: CaSSLe loads the whole previous-task state (cassle/main_pretrain.py, ``load_state_dict(strict=False)``).
 The frozen copy normalizes with batch statistics, as CaSSLe's frozen model (kept in train mode) does, and its
 running statistics are never updated.
+
+``CassleRegime`` composes this around any method: its modules are registered on the method as ``distiller``, so
+checkpoints keep CaSSLe's weights under ``distiller.predictor.*``.
 """
 
 import copy
@@ -14,7 +17,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from solo_ossl.methods.base import Regime
 from solo_ossl.online.rals import FrozenCopy, batch_stats_without_update
+from solo_ossl.utils.checkpoint import load_into, submodule_state
 from solo_ossl.utils.errors import SoloOsslError
 
 
@@ -40,6 +45,33 @@ class Distiller(nn.Module):
         predictions = [self.predictor(z) for z in projections]
         frozen = [self.frozen_projections(method._prepare(v)) for v in views]
         return self.lamb * method.distill_loss(predictions, frozen)
+
+
+class CassleRegime(Regime):
+    """Offline training of one task plus CaSSLe's distillation term (``train_distill_loss``)."""
+
+    def __init__(self, cassle_cfg) -> None:
+        self.cfg = cassle_cfg
+        self.distiller: Distiller | None = None
+
+    def attach(self, method) -> None:
+        super().attach(method)
+        self.distiller = Distiller(method, self.cfg)
+        method.distiller = self.distiller
+
+    def extra_losses(self, method, views, projections):
+        return {"train_distill_loss": self.distiller.loss(method, views, projections)}
+
+    def trained_modules(self) -> list[nn.Module]:
+        return [self.distiller.predictor]
+
+    def on_load_pretrained(self, method, state_dict: dict, path: str) -> None:
+        # The predictor carries over from the previous task (a task-1 checkpoint has none yet); the loaded model is
+        # the previous-task model the distiller freezes.
+        predictor = submodule_state(state_dict, "distiller.predictor.")
+        if predictor:
+            load_into(self.distiller.predictor, predictor, "distiller.predictor", path)
+        self.distiller.refresh(method)
 
 
 def run_continual(cfg, callbacks=()) -> list[Path]:

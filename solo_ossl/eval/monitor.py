@@ -48,7 +48,7 @@ class KnnMonitor(Callback):
         return knn_accuracy(train_x, train_y, test_x, test_y, knn.k, knn.temperature)[0]
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        position = pl_module.online_learner.position
+        position = pl_module.regime.position
         if not self.due(position) or not trainer.is_global_zero:  # one process measures and logs
             return
         top1 = self.measure(pl_module)

@@ -58,6 +58,39 @@ def warmup_cosine(
     return torch.optim.lr_scheduler.SequentialLR(optimizer, [linear, cosine], milestones=[warmup])
 
 
+class Regime:
+    """How a method is trained. This default trains offline on augmented batches with the method's own loss; CaSSLe
+    (``continual/cassle.py``) adds a distillation term and the online regime (``online/step.py``) replaces the step.
+    A regime is composed around any method by ``attach`` (``solo_ossl.regimes.build_model`` picks it from the config);
+    the method only calls these hooks."""
+
+    owns_step = False  # the regime augments, optimizes and schedules inside its own step (manual optimization)
+
+    def attach(self, method: "BaseMethod") -> None:
+        method.regime = self
+
+    def training_step(self, batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def extra_losses(self, method: "BaseMethod", views: list[torch.Tensor], projections: list[torch.Tensor]):
+        """Loss terms added to the method's offline loss, by logged name."""
+        return {}
+
+    def trained_modules(self) -> list[nn.Module]:
+        """Modules of the regime that the optimizer trains with the method's SSL weights."""
+        return []
+
+    def on_load_pretrained(self, method: "BaseMethod", state_dict: dict, path: str) -> None:
+        pass
+
+    def on_train_start(self) -> None:
+        pass
+
+    def checkpoint_state(self) -> dict:
+        """Extra top-level entries of a checkpoint."""
+        return {}
+
+
 class BaseMethod(L.LightningModule):
     name: str = ""
     default_group_size: int = 1
@@ -78,19 +111,7 @@ class BaseMethod(L.LightningModule):
         self.val_acc1 = torchmetrics.Accuracy("multiclass", num_classes=max(2, num_classes))  # torchmetrics needs 2
         if cfg.channels_last:
             self.backbone.to(memory_format=torch.channels_last)
-        self.distiller = None
-        if cfg.cassle.enabled:
-            if cfg.online.enabled:
-                raise SoloOsslError("cassle.enabled and online.enabled exclude each other: CaSSLe trains task by task")
-            from solo_ossl.continual.cassle import Distiller
-
-            self.distiller = Distiller(self, cfg.cassle)
-        self.online_learner = None
-        if cfg.online.enabled:
-            from solo_ossl.online.step import OnlineLearner
-
-            self.automatic_optimization = False
-            self.online_learner = OnlineLearner(self, cfg.online)
+        self.regime: Regime = Regime()  # offline; solo_ossl.regimes composes CaSSLe or the online regime
 
     # ---- what a method defines -------------------------------------------------------------------------
     def build_projector(self, features_dim: int, method_cfg) -> nn.Module:
@@ -129,29 +150,27 @@ class BaseMethod(L.LightningModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         # Offline training: [indexes, uint8 images (file indices with DALI), targets] -> [indexes, [view1, view2],
         # targets], augmented on the device. Online mode augments inside its step (fresh views for each of N steps).
-        if self.trainer is not None and self.trainer.training and self.online_learner is None:
+        if self.trainer is not None and self.trainer.training and not self.regime.owns_step:
             indexes, images, targets = batch
             return [indexes, self.augment(images), targets]
         return batch
 
     def training_step(self, batch, batch_idx: int):
-        if self.online_learner is not None:
-            return self.online_learner.training_step(batch)
+        if self.regime.owns_step:
+            return self.regime.training_step(batch)
         _, views, targets = batch
         outs = [self(v) for v in views]
         ssl = self.ssl_loss(outs[0]["z"], outs[1]["z"])
         check_finite(ssl, f"epoch {self.current_epoch}, batch {batch_idx}")
         class_loss, acc = self.classifier_loss([o["feats"] for o in outs], targets)
         self.log_dict({"train_loss": ssl, "train_class_loss": class_loss, "train_acc1": acc}, prog_bar=True)
-        if self.distiller is None:
-            return ssl + class_loss
-        distill = self.distiller.loss(self, views, [o["z"] for o in outs])
-        self.log("train_distill_loss", distill, prog_bar=True)
-        return ssl + distill + class_loss
+        extra = self.regime.extra_losses(self, views, [o["z"] for o in outs])
+        if extra:
+            self.log_dict(extra, prog_bar=True)
+        return ssl + sum(extra.values()) + class_loss
 
     def on_train_start(self) -> None:
-        if self.online_learner is not None:
-            self.online_learner.on_train_start()
+        self.regime.on_train_start()
 
     def validation_step(self, batch, batch_idx: int):
         _, images, targets = batch
@@ -164,7 +183,7 @@ class BaseMethod(L.LightningModule):
         the online classifier (its own lr, no decay)."""
         opt = self.cfg.optimizer
         decay, no_decay = [], []
-        trained = [self.backbone, self.projector] + ([self.distiller.predictor] if self.distiller is not None else [])
+        trained = [self.backbone, self.projector, *self.regime.trained_modules()]
         for module in trained:
             for p in module.parameters():
                 (no_decay if opt.exclude_bias_n_norm and p.ndim <= 1 else decay).append(p)
@@ -194,7 +213,7 @@ class BaseMethod(L.LightningModule):
     def configure_optimizers(self):
         optimizer = self.build_optimizer()
         sched = self.cfg.scheduler
-        if self.online_learner is not None or sched.name == "none":
+        if self.regime.owns_step or sched.name == "none":
             # Online mode builds a fresh one-cycle schedule for every stream batch itself.
             return optimizer
         if sched.name != "warmup_cosine":
@@ -218,12 +237,11 @@ class BaseMethod(L.LightningModule):
             "num_classes": self.num_classes,
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
-        if self.online_learner is not None:
-            checkpoint["online"] = self.online_learner.sharded_state()
+        checkpoint.update(self.regime.checkpoint_state())
 
     def load_pretrained(self, path: str) -> None:
-        """Initialize backbone and projector (and CaSSLe's predictor, when both have one) from a checkpoint of the
-        same method (e.g. the task-1 model, or the previous CaSSLe task)."""
+        """Initialize backbone and projector (and the regime's modules, e.g. CaSSLe's predictor) from a checkpoint of
+        the same method (e.g. the task-1 model, or the previous CaSSLe task)."""
         checkpoint = read_checkpoint(path)
         self.check_same_method(checkpoint, path)
         load_into(self.backbone, backbone_state(checkpoint, path), "backbone", path)
@@ -231,12 +249,7 @@ class BaseMethod(L.LightningModule):
         projector = submodule_state(state, "projector.")
         if projector:
             load_into(self.projector, projector, "projector", path)
-        if self.distiller is not None:
-            # CaSSLe's predictor carries over from the previous task (a task-1 checkpoint has none yet).
-            predictor = submodule_state(state, "distiller.predictor.")
-            if predictor:
-                load_into(self.distiller.predictor, predictor, "distiller.predictor", path)
-            self.distiller.refresh(self)
+        self.regime.on_load_pretrained(self, state, path)
 
     def check_same_method(self, checkpoint: dict, path: str) -> None:
         method = checkpoint.get("solo_ossl", {}).get("method")

@@ -6,10 +6,12 @@ import csv
 import functools
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from solo_ossl.methods.base import Regime
 from solo_ossl.online.memory import ReplayMemory
 from solo_ossl.online.rals import batch_stats_without_update, expand_groups
 from solo_ossl.online.selection import SELECTION_CHOICES, build_selection
@@ -115,23 +117,54 @@ def steps_within_budget(budget_s: float, step_s: float, pct_start: float) -> int
     return max(fewest, math.floor(budget_s / step_s))
 
 
+def optimize_step(
+    method,
+    optimizer: torch.optim.Optimizer,
+    v1: torch.Tensor,
+    v2: torch.Tensor,
+    targets: torch.Tensor,
+    backward: Callable[[torch.Tensor], None] = torch.Tensor.backward,
+    sync_gradients: Callable[[], None] | None = None,
+) -> torch.Tensor:
+    """One optimizer step on the kept views: the method's SSL loss plus the online classifier on detached features.
+    Returns the SSL loss (on the device). ``backward`` is Lightning's ``manual_backward`` in a run (precision
+    plugin), plain autograd in the benchmark's bare loop; ``sync_gradients`` averages them over processes."""
+    out1, out2 = method(v1), method(v2)
+    loss = method.ssl_loss(out1["z"], out2["z"])
+    class_loss, _ = method.classifier_loss([out1["feats"], out2["feats"]], targets)
+    optimizer.zero_grad()
+    backward(loss + class_loss)
+    if sync_gradients is not None:
+        sync_gradients()
+    optimizer.step()
+    return loss
+
+
+def join_candidates(stream: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+    """A step's candidates: the stream samples, then the memory draw's (an empty memory adds none)."""
+    return torch.cat([stream, memory]) if len(memory) else stream
+
+
 def memory_batch_size(online_cfg) -> int:
     return round(online_cfg.memory.batches * online_cfg.stream_batch_size)
 
 
-class OnlineLearner:
-    """Online-mode state of a method: memory, anchor, stream position, and the step that uses them."""
+class OnlineLearner(Regime):
+    """The online regime around a method: memory, selection rule, stream position, step state, and the step that
+    uses them. ``dataset`` is where memory samples stored as indices are read from; ``steps_csv`` receives a row per
+    local step."""
 
-    def __init__(self, method, online_cfg) -> None:
-        validate_online_config(online_cfg, method.group_size)
-        self.method = method
+    owns_step = True
+
+    def __init__(self, online_cfg, dataset=None, steps_csv: Path | None = None) -> None:
+        self.method = None
         self.cfg = online_cfg
         self.memory = ReplayMemory(online_cfg.memory.capacity, online_cfg.memory.policy, online_cfg.memory.seed)
         self.selection = build_selection(online_cfg.selection)
         self.position = 0  # stream batches completed
         self.rank, self.world = 0, 1  # this process's share of the stream, the memory and k (see ``shard``)
-        self.dataset = None  # source of memory samples stored as indices
-        self.steps_csv: Path | None = None
+        self.dataset = dataset
+        self.steps_csv = steps_csv
         self.pending_rng: dict | None = None
         self.pending_optimizer_state: dict | None = None
         self.pending_precision_state: dict = {}
@@ -140,6 +173,15 @@ class OnlineLearner:
         self.images_backward = 0  # image-views back-propagated
         self.clock = time.perf_counter  # seconds; a test's fake clock times the time-budget mode
         self.step_seconds: float | None = None  # running mean of the local step time (time-budget mode)
+
+    def attach(self, method) -> None:
+        validate_online_config(self.cfg, method.group_size)
+        super().attach(method)
+        self.method = method
+        method.automatic_optimization = False
+
+    def checkpoint_state(self) -> dict:
+        return {"online": self.sharded_state()}
 
     def shard(self, rank: int, world: int) -> None:
         """Process ``rank`` of ``world``: it trains on its part of every stream batch with its own memory shard
@@ -232,7 +274,7 @@ class OnlineLearner:
             max_momentum=self.cfg.max_momentum,
         )
 
-    def _memory_batch(self, device: torch.device, samples_device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw_memory(self, device: torch.device, samples_device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """A memory draw: the samples on ``samples_device`` (the host for file indices that DALI decodes), the
         labels on the training ``device``."""
         x, y = self.memory.sample(memory_batch_size(self.cfg) // self.world)
@@ -251,7 +293,7 @@ class OnlineLearner:
         m = self.method
         indexes, stream_x, stream_y = batch
         device = stream_y.device
-        stream, augment, samples_device = self._stream_source(indexes, stream_x, device)
+        stream, augment, samples_device, prefetch = self._stream_source(indexes, stream_x, device)
         n_steps = self.planned_steps()
         optimizer = m.optimizers()
         schedule = self.stream_batch_schedule(optimizer.optimizer, n_steps)
@@ -259,14 +301,14 @@ class OnlineLearner:
             self.selection.start_stream_batch(m)
         log = StreamBatchLog(self, n_steps, device)
         probe_views = augment(stream) if self.cfg.probe_stream_loss else None
-        memory_x, memory_y = self._memory_batch(device, samples_device)
+        memory_x, memory_y = self.draw_memory(device, samples_device)
         for step in range(n_steps):
-            candidates = torch.cat([stream, memory_x]) if len(memory_x) else stream
-            targets = torch.cat([stream_y, memory_y]) if len(memory_x) else stream_y
+            candidates, targets = join_candidates(stream, memory_x), join_candidates(stream_y, memory_y)
             v1, v2 = augment(candidates)
             if step + 1 < n_steps:  # the next draw does not depend on the model: DALI decodes it during this step
-                next_memory = self._draw_ahead(stream, device, samples_device)
-            kept, share, unit_loss = self._select(step, v1, v2, len(stream), log.not_measured)
+                next_memory = self.draw_memory(device, samples_device)
+                prefetch(join_candidates(stream, next_memory[0]))
+            kept, share, unit_loss = self.select_candidates(step, v1, v2, len(stream), log.not_measured)
             if kept is not None:
                 v1, v2, targets = v1[kept], v2[kept], targets[kept]
             loss = self._optimize(optimizer, v1, v2, targets, log)
@@ -286,19 +328,16 @@ class OnlineLearner:
             self.pending_rng = None
 
     def _stream_source(self, indexes, stream_x, device):
-        """The stream batch as the augmentation takes it, the augmentation, and where memory samples go. DALI
-        decodes file indices: they stay on the host (read back once here)."""
-        if hasattr(self.method.augment, "prefetch"):
-            return indexes.cpu(), functools.partial(self.method.augment, device=device), torch.device("cpu")
-        return stream_x, self.method.augment, device
+        """The stream batch as the augmentation takes it, the augmentation, where memory samples go, and how the
+        next step's candidates are announced ahead. DALI decodes file indices: they stay on the host (read back once
+        here), and its pipelines decode announced candidates while the current step trains."""
+        augment = self.method.augment
+        if hasattr(augment, "prefetch"):
+            views = functools.partial(augment, device=device)
+            return indexes.cpu(), views, torch.device("cpu"), functools.partial(augment.prefetch, device=device)
+        return stream_x, augment, device, lambda candidates: None
 
-    def _draw_ahead(self, stream, device, samples_device):
-        memory = self._memory_batch(device, samples_device)
-        if hasattr(self.method.augment, "prefetch"):
-            self.method.augment.prefetch(torch.cat([stream, memory[0]]) if len(memory[0]) else stream, device)
-        return memory
-
-    def _select(self, step: int, v1, v2, n_stream: int, not_measured):
+    def select_candidates(self, step: int, v1, v2, n_stream: int, not_measured: torch.Tensor):
         """The selection rule's choice: (sample indices kept or None for all, the stream's share among them, the
         stream units' mean current loss where the rule computed it), the last two as device scalars."""
         m, candidates = self.method, v1.size(0)
@@ -316,17 +355,9 @@ class OnlineLearner:
         return kept, (kept < n_stream).float().mean(), unit_loss
 
     def _optimize(self, optimizer, v1, v2, targets, log: "StreamBatchLog") -> torch.Tensor:
-        """One optimizer step on the kept views (with the online classifier on detached features)."""
-        m = self.method
-        out1, out2 = m(v1), m(v2)
-        loss = m.ssl_loss(out1["z"], out2["z"])
-        class_loss, _ = m.classifier_loss([out1["feats"], out2["feats"]], targets)
         log.schedule(optimizer.optimizer.param_groups[0])
-        optimizer.zero_grad()
-        m.manual_backward(loss + class_loss)
-        if self.world > 1:
-            average_gradients(m.parameters())
-        optimizer.step()
+        sync = functools.partial(average_gradients, self.method.parameters()) if self.world > 1 else None
+        loss = optimize_step(self.method, optimizer, v1, v2, targets, self.method.manual_backward, sync)
         self.images_backward += 2 * v1.size(0)
         self.images_forward += 2 * v1.size(0)
         return loss
