@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from solo_ossl.args.validate import validate_linear
 from solo_ossl.data import EvalTransform, LinearTrainAugment, build_datasets
 from solo_ossl.data.dali import use_dali
 from solo_ossl.data.datasets import loader_workers
@@ -92,9 +93,7 @@ def linear_schedule(
     if cfg.scheduler == "step":
         milestones = [epoch * steps_per_epoch for epoch in cfg.lr_decay_steps]
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
-    if cfg.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.max_epochs * steps_per_epoch)
-    raise SoloOsslError(f"unknown linear scheduler '{cfg.scheduler}' (choose step or cosine)")
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.max_epochs * steps_per_epoch)
 
 
 def train_linear_on_features(train_x, train_y, num_classes: int, cfg: DictConfig) -> nn.Linear:
@@ -164,6 +163,7 @@ class Evaluation:
 def _frozen_setup(cfg: DictConfig):
     """The run's data (and DALI transforms), the frozen backbone on the training device (``accelerator``), and the
     precision for that device."""
+    validate_linear(cfg)
     quiet_lightning()
     L.seed_everything(cfg.seed, verbose=False)
     device = training_device(cfg.accelerator)
@@ -200,10 +200,8 @@ def evaluate(cfg: DictConfig, knn: bool = True) -> Evaluation:
         if check_devices(cfg) > 1:
             print("note: features mode trains the linear layer in this one process (devices applies to augmented)")
         head = train_linear_on_features(train_x, train_y, splits.num_classes, cfg)
-    elif cfg.mode == "augmented":
-        head = _train_linear_augmented(cfg, backbone, splits, dali, precision)
     else:
-        raise SoloOsslError(f"unknown linear mode '{cfg.mode}' (choose features or augmented)")
+        head = _train_linear_augmented(cfg, backbone, splits, dali, precision)
     with torch.no_grad():
         logits = head(test_x)
     results = topk_accuracy(logits, test_y, splits.num_classes)

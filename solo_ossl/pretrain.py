@@ -11,6 +11,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Subset
 
+from solo_ossl.args.validate import validate_pretrain
 from solo_ossl.data import build_datasets, class_order, split_tasks, task_sample_indices
 from solo_ossl.data.dali import use_dali
 from solo_ossl.data.datasets import loader_workers
@@ -62,13 +63,12 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
         from lightning.pytorch.loggers import WandbLogger
 
         loggers.append(WandbLogger(name=cfg.name, save_dir=str(run_dir), project="solo-ossl"))
-    elif cfg.logger != "csv":
-        raise SoloOsslError(f"unknown logger '{cfg.logger}' (choose csv, tensorboard or wandb)")
     return loggers
 
 
 def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
     """Train as ``cfg`` says and return the path of the final checkpoint."""
+    validate_pretrain(cfg)
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     configure_device_defaults(training_device(cfg.accelerator))

@@ -9,18 +9,13 @@ from omegaconf import DictConfig
 from solo_ossl.continual.cassle import CassleRegime
 from solo_ossl.methods import METHODS, BaseMethod
 from solo_ossl.online.step import OnlineLearner
-from solo_ossl.utils.errors import SoloOsslError
 
 
 def build_model(
     cfg: DictConfig, num_classes: int, mean, std, dataset=None, steps_csv: Path | None = None
 ) -> BaseMethod:
     """``dataset`` and ``steps_csv`` are the online regime's (the source of memory samples stored as indices, and
-    the per-step CSV)."""
-    if cfg.method.name not in METHODS:
-        raise SoloOsslError(f"unknown method.name '{cfg.method.name}' (available: {', '.join(METHODS)})")
-    if cfg.cassle.enabled and cfg.online.enabled:
-        raise SoloOsslError("cassle.enabled and online.enabled exclude each other: CaSSLe trains task by task")
+    the per-step CSV). The config is one that ``validate_pretrain`` accepted."""
     method = METHODS[cfg.method.name](cfg, num_classes, mean, std)
     if cfg.cassle.enabled:
         CassleRegime(cfg.cassle).attach(method)

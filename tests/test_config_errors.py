@@ -1,6 +1,9 @@
+import pytest
 import torch
 
-from solo_ossl.args import load_config
+from solo_ossl.args import load_config, load_linear_config
+from solo_ossl.args.validate import validate_linear, validate_pretrain
+from solo_ossl.utils.errors import SoloOsslError
 
 from .conftest import TINY, run_script
 
@@ -55,3 +58,50 @@ def test_corrupt_checkpoint(tmp_path):
     ckpt.write_bytes(b"not a checkpoint")
     result = run_script("main_linear.py", f"++pretrained_ckpt={ckpt}", *TINY[:3])
     assert_one_line_error(result, "cannot read checkpoint", str(ckpt))
+
+
+@pytest.mark.parametrize(
+    "config,overrides,message",
+    [
+        ("pretrain/embedded/barlow", ["++backbone.name=vit"], "unknown backbone.name 'vit' (choose resnet18)"),
+        ("pretrain/embedded/barlow", ["++backbone.width=0"], "backbone.width must be positive"),
+        ("pretrain/embedded/barlow", ["++method.name=byol"], "unknown method.name 'byol' (choose simclr,"),
+        ("pretrain/embedded/barlow", ["++method.group_size=0"], "method.group_size must be >= 1"),
+        ("pretrain/embedded/barlow", ["++optimizer.batch_size=0"], "optimizer.batch_size must be at least 1"),
+        ("pretrain/embedded/barlow", ["++scheduler.max_warmup_share=1.5"], "scheduler.max_warmup_share must be in"),
+        ("pretrain/embedded/barlow", ["++data.num_tasks=0"], "data.num_tasks must be at least 1"),
+        ("pretrain/embedded/barlow", ["++data.loader=dali"], "needs data.dataset=imagefolder"),
+        ("pretrain/embedded/barlow", ["++precision=fp8"], "unknown precision 'fp8'"),
+        ("pretrain/embedded/barlow", ["++devices=0"], "devices and num_nodes must be at least 1"),
+        ("pretrain/embedded/barlow", ["++eval.knn.k=0"], "eval.knn.k must be at least 1"),
+        ("pretrain/embedded/barlow", ["++cassle.distill_lamb=-1"], "cassle.distill_lamb must be at least 0"),
+        ("online/embedded/barlow_rals", ["++cassle.enabled=true"], "exclude each other"),
+        ("online/embedded/barlow_rals", ["++online.memory.policy=fifo"], "unknown online.memory.policy 'fifo'"),
+        ("online/embedded/barlow_rals", ["++online.checkpoint_every=0"], "online.checkpoint_every must be at least 1"),
+    ],
+)
+def test_each_section_validator_names_its_key(config, overrides, message):
+    cfg = load_config(["--config-name", config, *TINY, *overrides])
+    with pytest.raises(SoloOsslError, match=message.replace("(", "\\(").replace(")", "\\)")):
+        validate_pretrain(cfg)
+
+
+def test_linear_config_is_validated():
+    for overrides, message in (
+        (["++knn.temperature=0"], "knn.temperature must be positive"),
+        (["++max_epochs=0"], "max_epochs must be at least 1"),
+    ):
+        with pytest.raises(SoloOsslError, match=message):
+            validate_linear(load_linear_config(["--config-name", "linear/embedded", *overrides]))
+
+
+def test_closed_choices_are_typed_in_the_schema():
+    for key, value, choices in (
+        ("online.stream.order", "random", "class_incremental, iid, as_stored"),
+        ("optimizer.name", "adam", "lars, sgd"),
+        ("data.dataset", "mnist", "cifar10, cifar100, npz"),
+        ("accelerator", "tpu", "auto, cpu, gpu, cuda"),
+    ):
+        with pytest.raises(SoloOsslError, match=f"key '{key}'.*expected one of \\[{choices}"):
+            load_config([f"++{key}={value}"])
+    assert_one_line_error(run_script("main_pretrain.py", "++online.memory.store=disk"), "online.memory.store", "images")

@@ -257,8 +257,9 @@ def test_gpu_online_step_has_no_syncs_inside_the_local_steps(tiny_config, monkey
 
     monkeypatch.setattr(OnlineLearner, "training_step", strict_step)
     monkeypatch.setattr(OnlineLearner, "_to_host", host)
-    cfg = tiny_config("online/embedded/barlow_rals", *ONLINE, "++method.group_size=4", "++online.k=24")
-    cfg.accelerator = "gpu"
+    cfg = tiny_config(
+        "online/embedded/barlow_rals", *ONLINE, "++method.group_size=4", "++online.k=24", "++accelerator=gpu"
+    )
     run_pretrain(cfg, [Recorder(stop_after=4)])
     assert not caught, caught
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from solo_ossl.args.schema import LinearConfig, PretrainConfig
 from solo_ossl.utils.errors import SoloOsslError
@@ -68,7 +69,16 @@ def _open_mappings(node: DictConfig) -> None:
 
 
 def load_config(argv: list[str], schema: type = PretrainConfig) -> DictConfig:
-    """Build the run config from command-line style arguments; raises on unknown keys or wrong types."""
+    """Build the run config from command-line style arguments; an unknown key, a wrong type or a value outside a
+    key's choices raises a ``SoloOsslError`` naming the key."""
+    try:
+        return _merge_config(argv, schema)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None)
+        raise SoloOsslError(f"bad config{f' (key {key!r})' if key else ''}: {str(e).splitlines()[0]}") from e
+
+
+def _merge_config(argv: list[str], schema: type) -> DictConfig:
     config_path, config_name, overrides = parse_overrides(argv)
     config = OmegaConf.structured(schema)
     OmegaConf.set_struct(config, True)

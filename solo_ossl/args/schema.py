@@ -1,7 +1,81 @@
 """The typed configuration schema. YAML files and ``++key=value`` overrides are merged onto it, so an unknown
-key or a value of the wrong type is rejected with the key's name."""
+key, a value of the wrong type or a value outside a closed set of choices (the enums below) is rejected with the
+key's name. Choices that grow by registration (methods, backbones, selection rules, memory policies) are strings
+checked against their registries, and ranges and keys that depend on each other by one validator per section
+(``solo_ossl.args.validate``)."""
 
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Dataset(StrEnum):
+    cifar10 = "cifar10"
+    cifar100 = "cifar100"
+    npz = "npz"
+    embedded = "embedded"
+    imagefolder = "imagefolder"
+    unlabeled_folder = "unlabeled_folder"
+    synthetic = "synthetic"
+
+
+class Loader(StrEnum):
+    torch = "torch"
+    dali = "dali"
+
+
+class DaliDevice(StrEnum):
+    auto = "auto"
+    gpu = "gpu"
+    cpu = "cpu"
+
+
+class OptimizerName(StrEnum):
+    lars = "lars"
+    sgd = "sgd"
+
+
+class SchedulerName(StrEnum):
+    warmup_cosine = "warmup_cosine"
+    none = "none"
+
+
+class MemoryStore(StrEnum):
+    images = "images"
+    indices = "indices"
+
+
+class StreamOrder(StrEnum):
+    class_incremental = "class_incremental"
+    iid = "iid"
+    as_stored = "as_stored"
+
+
+class Accelerator(StrEnum):
+    auto = "auto"
+    cpu = "cpu"
+    gpu = "gpu"
+    cuda = "cuda"
+
+
+class Strategy(StrEnum):
+    auto = "auto"
+    ddp = "ddp"
+
+
+class LoggerName(StrEnum):
+    csv = "csv"
+    tensorboard = "tensorboard"
+    wandb = "wandb"
+
+
+class LinearMode(StrEnum):
+    features = "features"
+    augmented = "augmented"
+
+
+class LinearScheduler(StrEnum):
+    step = "step"
+    cosine = "cosine"
 
 
 @dataclass
@@ -26,13 +100,13 @@ class DataConfig:
     # cifar10 | cifar100 (torchvision) | npz (arrays x_train/y_train/x_test/y_test) | embedded (shipped subset)
     # | imagefolder (train/<class>/*, val/<class>/*) | unlabeled_folder (every image under data_dir, no labels: a
     # stream with online.stream.order iid or as_stored; no evaluation) | synthetic (generated, for tests)
-    dataset: str = "cifar100"
+    dataset: Dataset = Dataset.cifar100
     data_dir: str = "datasets"
     # torch: images decoded in this process (PIL for imagefolder) and augmented in batches on the device (kornia);
     # dali: an imagefolder's files decoded and augmented by NVIDIA DALI pipelines (extra [dali]); the stream and
     # the memory then carry file indices.
-    loader: str = "torch"
-    dali_device: str = "auto"  # auto (the device the run trains on, from accelerator) | gpu | cpu
+    loader: Loader = Loader.torch
+    dali_device: DaliDevice = DaliDevice.auto  # auto: the device the run trains on (from accelerator)
     dali_threads: int = 0  # DALI worker threads; 0: min(8, CPU cores)
     # Encoded training files kept in RAM after their first read, up to this many GiB (0: off). The online step
     # re-reads memory samples at every local step; ImageNet-100's training JPEGs are about 13 GB.
@@ -60,7 +134,7 @@ class DataConfig:
 
 @dataclass
 class BackboneConfig:
-    name: str = "resnet18"
+    name: str = "resnet18"  # a key of solo_ossl.backbones.BACKBONES
     # null: CIFAR stem for images of 64 px or less, ImageNet stem otherwise.
     cifar: bool | None = None
     width: float = 1.0
@@ -68,7 +142,7 @@ class BackboneConfig:
 
 @dataclass
 class MethodConfig:
-    name: str = "barlow_twins"  # barlow_twins | simclr | vicreg
+    name: str = "barlow_twins"  # a key of solo_ossl.methods.METHODS: barlow_twins | simclr | vicreg
     proj_hidden_dim: int = 2048
     proj_output_dim: int = 2048
     temperature: float = 0.2  # simclr
@@ -84,7 +158,7 @@ class MethodConfig:
 
 @dataclass
 class OptimizerConfig:
-    name: str = "lars"  # lars | sgd
+    name: OptimizerName = OptimizerName.lars
     batch_size: int = 256
     lr: float = 0.3
     weight_decay: float = 1e-4
@@ -97,7 +171,7 @@ class OptimizerConfig:
 
 @dataclass
 class SchedulerConfig:
-    name: str = "warmup_cosine"  # warmup_cosine | none
+    name: SchedulerName = SchedulerName.warmup_cosine
     # Linear warm-up of min(warmup_epochs, max_warmup_share x max_epochs) epochs: CaSSLe's 10 epochs for its
     # 400-500 epoch runs (cassle/methods/base.py, LinearWarmupCosineAnnealingLR), at most a tenth of a short run
     # (1 epoch of a 10-epoch CaSSLe task), so that every run ends annealed at min_lr.
@@ -110,11 +184,11 @@ class SchedulerConfig:
 @dataclass
 class MemoryConfig:
     capacity: int = 10000
-    policy: str = "reservoir"  # reservoir | random
+    policy: str = "reservoir"  # a key of solo_ossl.online.memory.POLICIES: reservoir | random
     # Memory samples per step = batches x stream batch size (paper: 1 without RALS, 2 with RALS).
     batches: float = 1.0
     # images: raw uint8 images; indices: dataset indices, decoded each step (large images).
-    store: str = "images"
+    store: MemoryStore = MemoryStore.images
     seed: int = 0
 
 
@@ -123,7 +197,7 @@ class StreamConfig:
     # class_incremental: the tasks one after another, each shuffled (CaSSLe's split, the paper's setting);
     # iid: every streamed sample in one seeded shuffle, classes mixed (no task boundaries, no task checkpoints);
     # as_stored: the dataset's own order (an unlabeled folder's path order: a recorded stream).
-    order: str = "class_incremental"
+    order: StreamOrder = StreamOrder.class_incremental
 
 
 @dataclass
@@ -158,7 +232,7 @@ class OnlineConfig:
     # Which candidates (stream + memory) each step trains on: none (all of them); rals (the k whose loss rose most
     # since the stream batch arrived, paper Sec. 4.2); random (k uniformly at random: RALS's ablation, same
     # candidates and backward compute, no scoring passes).
-    selection: str = "none"
+    selection: str = "none"  # none or a key of solo_ossl.online.selection.SELECTIONS
     k: int = 256  # samples trained on per step with selection rals/random (paper: 256 of 384)
 
 
@@ -204,13 +278,13 @@ class HardwareConfig:
     # GradScaler on a GPU, fp32 on a CPU.
     precision: str = "auto"
     channels_last: bool = True
-    accelerator: str = "auto"  # auto | cpu | gpu
+    accelerator: Accelerator = Accelerator.auto
     # Processes per node (GPUs, or CPU processes with accelerator=cpu), nodes, and the strategy (auto | ddp) that runs
     # them: solo-learn's keys. Offline batch sizes are per process, as in solo-learn; online.stream_batch_size, the
     # memory and k are global, split over the processes.
     devices: int = 1
     num_nodes: int = 1
-    strategy: str = "auto"
+    strategy: Strategy = Strategy.auto
     sync_batchnorm: bool = False
     dist_timeout_s: int = 600  # a collective that waits longer (a crashed rank) stops the run
 
@@ -236,7 +310,7 @@ class PretrainConfig(HardwareConfig):
     log_every_n_steps: int = 10
     progress_bar: bool = True
     # metrics.csv is always written; tensorboard or wandb (pip install wandb) log beside it.
-    logger: str = "csv"  # csv | tensorboard | wandb
+    logger: LoggerName = LoggerName.csv
 
 
 @dataclass
@@ -252,13 +326,13 @@ class LinearConfig(HardwareConfig):
     # features is the documented fast approximation; augmented with the defaults below is CaSSLe's protocol:
     # 100 epochs of SGD (lr 0.1, momentum 0.9, wd 0, batch 256), lr x0.1 at epochs 60 and 80, random resized crop
     # and flip (cassle/bash_files/linear/imagenet-100/class/barlow_linear.sh, cassle/methods/linear.py).
-    mode: str = "features"
+    mode: LinearMode = LinearMode.features
     max_epochs: int = 100
     batch_size: int = 256
     lr: float = 0.1
     weight_decay: float = 0.0
     momentum: float = 0.9
-    scheduler: str = "step"  # step (CaSSLe) | cosine
+    scheduler: LinearScheduler = LinearScheduler.step  # step: CaSSLe's
     lr_decay_steps: list[int] = field(default_factory=lambda: [60, 80])  # epochs, for scheduler=step
     output_dir: str = "trained_models"
     output_json: str = ""  # default: <output_dir>/<name>/linear_results.json

@@ -186,17 +186,12 @@ def build_datasets(data_cfg, seed: int = 0) -> Splits:
         if train.classes != test.classes:
             raise SoloOsslError(f"{root}/train and {root}/val have different class folders")
         return Splits(train, test, len(train.classes), *IMAGENET_STATS)
-    elif name == "unlabeled_folder":
+    else:  # unlabeled_folder (the schema's Dataset enum has no other value)
         train = ImageFolderDataset(data_cfg.data_dir, data_cfg.load_size, labeled=False)
         size = data_cfg.load_size
         test = ArrayDataset(torch.empty((0, 3, size, size), dtype=torch.uint8), torch.empty(0, dtype=torch.long))
         # No classes: one placeholder output for the online classifier, whose loss is 0 without labels.
         return Splits(train, test, 1, *IMAGENET_STATS, labeled=False)
-    else:
-        raise SoloOsslError(
-            f"unknown data.dataset '{name}' (choose cifar10, cifar100, npz, embedded, imagefolder, unlabeled_folder, "
-            "synthetic)"
-        )
     train = _limit_per_class(train, data_cfg.train_per_class)
     num_classes = int(max(train.targets.max(), test.targets.max())) + 1
     return Splits(train, test, num_classes, *stats)

@@ -16,8 +16,6 @@ from solo_ossl.utils.errors import SoloOsslError, check_finite
 
 
 def build_backbone(backbone_cfg, crop_size: int) -> nn.Module:
-    if backbone_cfg.name not in BACKBONES:
-        raise SoloOsslError(f"unknown backbone.name '{backbone_cfg.name}' (available: {', '.join(BACKBONES)})")
     cifar = backbone_cfg.cifar if backbone_cfg.cifar is not None else crop_size <= 64
     return BACKBONES[backbone_cfg.name](cifar=cifar, width=backbone_cfg.width)
 
@@ -104,8 +102,6 @@ class BaseMethod(L.LightningModule):
         self.projector = self.build_projector(self.features_dim, cfg.method)
         self.classifier = nn.Linear(self.features_dim, num_classes)
         self.group_size = int(cfg.method.group_size or self.default_group_size)
-        if self.group_size < 1:
-            raise SoloOsslError(f"method.group_size must be >= 1, got {self.group_size}")
         self.augment = MultiViewAugment(cfg.data.augmentations, cfg.data.crop_size, mean, std)
         self.eval_transform = EvalTransform(cfg.data.crop_size, mean, std)
         self.val_acc1 = torchmetrics.Accuracy("multiclass", num_classes=max(2, num_classes))  # torchmetrics needs 2
@@ -206,9 +202,7 @@ class BaseMethod(L.LightningModule):
             return Lars(
                 self.param_groups(), lr=opt.lr, momentum=opt.momentum, trust_coeff=opt.eta, trust_clip=opt.clip_lr
             )
-        if opt.name == "sgd":
-            return torch.optim.SGD(self.param_groups(), lr=opt.lr, momentum=opt.momentum)
-        raise SoloOsslError(f"unknown optimizer.name '{opt.name}' (choose lars or sgd)")
+        return torch.optim.SGD(self.param_groups(), lr=opt.lr, momentum=opt.momentum)
 
     def configure_optimizers(self):
         optimizer = self.build_optimizer()
@@ -216,8 +210,6 @@ class BaseMethod(L.LightningModule):
         if self.regime.owns_step or sched.name == "none":
             # Online mode builds a fresh one-cycle schedule for every stream batch itself.
             return optimizer
-        if sched.name != "warmup_cosine":
-            raise SoloOsslError(f"unknown scheduler.name '{sched.name}' (choose warmup_cosine or none)")
         total = int(self.trainer.estimated_stepping_batches)
         scheduler = warmup_cosine(
             optimizer,
@@ -235,7 +227,7 @@ class BaseMethod(L.LightningModule):
         checkpoint["solo_ossl"] = {
             "method": self.name,
             "num_classes": self.num_classes,
-            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "config": OmegaConf.to_container(self.cfg, resolve=True, enum_to_str=True),
         }
         checkpoint.update(self.regime.checkpoint_state())
 

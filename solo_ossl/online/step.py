@@ -14,9 +14,8 @@ import torch
 from solo_ossl.methods.base import Regime
 from solo_ossl.online.memory import ReplayMemory
 from solo_ossl.online.rals import batch_stats_without_update, expand_groups
-from solo_ossl.online.selection import SELECTION_CHOICES, build_selection
+from solo_ossl.online.selection import build_selection
 from solo_ossl.online.slclrs import slclrs
-from solo_ossl.online.stream import STREAM_ORDERS
 from solo_ossl.utils.device import capture_rng_states, restore_rng_states
 from solo_ossl.utils.distributed import all_reduce_, average_gradients, check_replicas, gather_to_all
 from solo_ossl.utils.errors import SoloOsslError, check_finite_steps
@@ -54,54 +53,6 @@ def validate_sharding(online_cfg, group_size: int, world: int) -> None:
                 f"{what} = {size} does not split over {world} processes"
                 + (f" in whole groups of {group_size}" if unit != world else "")
                 + f": make it a multiple of {unit}"
-            )
-
-
-def validate_online_config(online_cfg, group_size: int) -> None:
-    """Reject settings the online step cannot honour, naming the key to change."""
-    if online_cfg.steps_per_batch < 1:
-        raise SoloOsslError(f"online.steps_per_batch must be at least 1, got {online_cfg.steps_per_batch}")
-    if pct_start_for(online_cfg, online_cfg.steps_per_batch) * online_cfg.steps_per_batch <= 1:
-        raise SoloOsslError(
-            f"online.steps_per_batch={online_cfg.steps_per_batch} x online.pct_start="
-            f"{pct_start_for(online_cfg, online_cfg.steps_per_batch)} must "
-            "exceed 1 for a one-cycle schedule: use at least 3 steps (pct_start 0.5)"
-        )
-    if online_cfg.stream_batch_size < 1:
-        raise SoloOsslError(f"online.stream_batch_size must be at least 1, got {online_cfg.stream_batch_size}")
-    if online_cfg.memory.capacity < 1:
-        raise SoloOsslError(f"online.memory.capacity must be at least 1, got {online_cfg.memory.capacity}")
-    if online_cfg.memory.store not in ("images", "indices"):
-        raise SoloOsslError(f"online.memory.store must be images or indices, got '{online_cfg.memory.store}'")
-    if online_cfg.time_budget_s < 0:
-        raise SoloOsslError(f"online.time_budget_s must be >= 0 (0: a fixed N), got {online_cfg.time_budget_s}")
-    if online_cfg.stream.order not in STREAM_ORDERS:
-        raise SoloOsslError(
-            f"unknown online.stream.order '{online_cfg.stream.order}' (choose {', '.join(STREAM_ORDERS)})"
-        )
-    if online_cfg.selection not in SELECTION_CHOICES:
-        raise SoloOsslError(
-            f"unknown online.selection '{online_cfg.selection}' (choose {', '.join(SELECTION_CHOICES)})"
-        )
-    if online_cfg.selection == "none":
-        return
-    k = online_cfg.k
-    candidates = online_cfg.stream_batch_size + memory_batch_size(online_cfg)
-    if k > candidates:
-        raise SoloOsslError(
-            f"online.k={k} is larger than the {candidates} candidates per step "
-            f"(stream {online_cfg.stream_batch_size} + memory {memory_batch_size(online_cfg)}): lower k or raise "
-            "online.memory.batches"
-        )
-    if k < group_size or k % group_size:
-        raise SoloOsslError(f"online.k={k} must be a positive multiple of method.group_size={group_size}")
-    for what, size in (
-        ("online.stream_batch_size", online_cfg.stream_batch_size),
-        ("memory batch", memory_batch_size(online_cfg)),
-    ):
-        if size % group_size:
-            raise SoloOsslError(
-                f"{what} {size} is not divisible by method.group_size {group_size}: selection keeps whole groups"
             )
 
 
@@ -175,7 +126,6 @@ class OnlineLearner(Regime):
         self.step_seconds: float | None = None  # running mean of the local step time (time-budget mode)
 
     def attach(self, method) -> None:
-        validate_online_config(self.cfg, method.group_size)
         super().attach(method)
         self.method = method
         method.automatic_optimization = False

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import torch
-from omegaconf.errors import OmegaConfBaseException
 
 T = TypeVar("T")
 
@@ -25,11 +24,6 @@ def exit_on_user_error(main: Callable[..., T]) -> Callable[..., T]:
             return main(*args, **kwargs)
         except SoloOsslError as e:
             print(f"error: {e}", file=sys.stderr)
-        except OmegaConfBaseException as e:
-            first_line = str(e).splitlines()[0]
-            key = getattr(e, "full_key", None)
-            where = f" (key '{key}')" if key else ""
-            print(f"error: bad config{where}: {first_line}", file=sys.stderr)
         sys.exit(2)
 
     return wrapper
