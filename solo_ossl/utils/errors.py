@@ -30,7 +30,7 @@ def exit_on_user_error(main: Callable[..., T]) -> Callable[..., T]:
 
 
 def check_finite(loss: torch.Tensor | float, where: str) -> None:
-    value = float(loss)
+    value = float(loss.detach() if isinstance(loss, torch.Tensor) else loss)
     if not math.isfinite(value):
         raise SoloOsslError(
             f"the loss became {value} at {where}: training diverged; lower the learning rate "
