@@ -98,6 +98,17 @@ def test_barlow_per_group_matches_loop(views):
         torch.testing.assert_close(got[g], barlow_loss_func(z1[rows], z2[rows]))
 
 
+def test_barlow_per_group_through_gram_matches_the_correlation_matrix():
+    # Groups much smaller than the projection (4 rows, D = 64): the Gram-matrix form against the D x D one.
+    g = torch.Generator().manual_seed(1)
+    z1, z2 = torch.randn(24, 64, generator=g), torch.randn(24, 64, generator=g)
+    got = barlow_loss_per_group(z1, z2, group_size=4, lamb=0.0051, scale_loss=0.1)
+    for i in range(6):
+        rows = slice(4 * i, 4 * i + 4)
+        torch.testing.assert_close(got[i], barlow_loss_func(z1[rows], z2[rows]), rtol=1e-5, atol=1e-5)
+        assert abs(got[i].item() - naive_barlow(z1[rows], z2[rows], 0.0051, 0.1)) < 1e-3
+
+
 def test_barlow_per_group_rejects_uneven_batch(views):
     z1, z2 = views
     with pytest.raises(ValueError, match="not divisible by group_size"):

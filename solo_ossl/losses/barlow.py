@@ -39,10 +39,15 @@ def barlow_loss_per_group(
 ) -> torch.Tensor:
     """Barlow Twins loss of each consecutive group of ``group_size`` rows, shape ``[B // group_size]``.
 
-    Each group is standardized with its own statistics, as if it were a batch of its own.
+    Each group is standardized with its own statistics, as if it were a batch of its own. A group's D x D
+    cross-correlation is never formed: with n = ``group_size`` rows, ``||C||_F^2 = sum((G1 G1^T) * (G2 G2^T)) / n^2``
+    through the n x n Gram matrices, and ``diag(C) = sum_rows(G1 * G2) / n``. For groups of 16 and D = 2048 that is
+    a 2048th of the memory (groups of 4 at D = 2048 would need 96 x 16 MB per view pair).
     """
     with torch.autocast(device_type=z1.device.type, enabled=False):
         g1 = _standardize(split_groups(z1, group_size, "Barlow Twins"))
         g2 = _standardize(split_groups(z2, group_size, "Barlow Twins"))
-        c = g1.transpose(1, 2) @ g2 / group_size
-        return _barlow_from_correlation(c, lamb, scale_loss)
+        diag = (g1 * g2).sum(-2) / group_size
+        frobenius = ((g1 @ g1.transpose(1, 2)) * (g2 @ g2.transpose(1, 2))).sum((-2, -1)) / group_size**2
+        on_diag = (diag - 1).pow(2).sum(-1)
+        return scale_loss * (on_diag + lamb * (frobenius - diag.pow(2).sum(-1)))

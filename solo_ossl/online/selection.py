@@ -43,12 +43,17 @@ class RalsSelection:
         self.anchor.refresh(method.backbone, method.projector)
 
     @torch.no_grad()
-    def select(self, method, step: int, v1: torch.Tensor, v2: torch.Tensor, k_units: int) -> Selected:
-        if step == 0:
-            return Selected(random_select(v1.size(0) // method.group_size, k_units, v1.device))
+    def unit_losses(self, method, v1: torch.Tensor, v2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every unit's loss under the current model and under the anchor, on the same views."""
         with batch_stats_without_update(method.backbone, method.projector, self.anchor):
             current = method.per_sample_loss(method(v1)["z"], method(v2)["z"])
             anchor = method.per_sample_loss(self.anchor(method._prepare(v1)), self.anchor(method._prepare(v2)))
+        return current, anchor
+
+    def select(self, method, step: int, v1: torch.Tensor, v2: torch.Tensor, k_units: int) -> Selected:
+        if step == 0:
+            return Selected(random_select(v1.size(0) // method.group_size, k_units, v1.device))
+        current, anchor = self.unit_losses(method, v1, v2)
         return Selected(rals_select(current, anchor, k_units), current, images_forward=4 * v1.size(0))
 
 
