@@ -30,12 +30,12 @@ from lightning.pytorch.callbacks import Callback
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from solo_ossl.args import load_config  # noqa: E402
-from solo_ossl.compare import scale_preset  # noqa: E402
+from solo_ossl.compare import METHOD_FILES, scale_preset  # noqa: E402
+from solo_ossl.methods import METHODS  # noqa: E402
 from solo_ossl.online.selection import RalsSelection  # noqa: E402
 from solo_ossl.pretrain import run_pretrain  # noqa: E402
 
 SHARED_NPZ = ROOT.parent / "shared" / "datasets" / "cifar100" / "cifar100_uint8.npz"
-METHOD_FILES = {"barlow": "barlow", "simclr": "simclr"}
 # name -> (method, overrides); lr is SLCLRS's max lr (the configs: BT 0.05, SimCLR 1.0, as CaSSLe's recipes scale).
 SETTINGS = {
     "bt_lr0.05_g16": ("barlow", ["++online.max_lr=0.05"]),
@@ -47,6 +47,7 @@ SETTINGS = {
     "simclr_lr1.0": ("simclr", ["++online.max_lr=1.0"]),
     "simclr_lr4.0": ("simclr", ["++online.max_lr=4.0"]),
 }
+SETTING_METHODS = {method for method, _ in SETTINGS.values()}
 COLUMNS = [
     "setting",
     "method",
@@ -161,7 +162,7 @@ def run_setting(name: str, task1: Path, batches: int, data: list[str], out: Path
     start = time.perf_counter()
     run_pretrain(cfg, [InjectRule(rule)])
     seconds = time.perf_counter() - start
-    group = cfg.method.group_size or (16 if method == "barlow" else 1)
+    group = METHODS[cfg.method.name].scoring_group_size(cfg.method)
     summary = summarize(out / name / "online_steps.csv", rule, cfg.online.stream_batch_size // group)
     return {
         "setting": name,
@@ -177,7 +178,7 @@ def run_setting(name: str, task1: Path, batches: int, data: list[str], out: Path
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--method", choices=sorted(METHOD_FILES), required=True)
+    parser.add_argument("--method", choices=sorted(SETTING_METHODS), required=True)
     parser.add_argument("--task1", type=Path, help="task-1 checkpoint of --method at the CPU scale")
     parser.add_argument("--task1-epochs", type=int, default=30)
     parser.add_argument("--settings", nargs="+", help="default: every setting of --method")

@@ -137,7 +137,7 @@ def validate_pretrain(cfg) -> None:
     validate_eval(cfg.eval)
     _at_least("", cfg, 0, "max_epochs")
     if cfg.online.enabled:
-        validate_online(cfg.online, cfg.method.group_size or METHODS[cfg.method.name].default_group_size)
+        validate_online(cfg.online, METHODS[cfg.method.name].scoring_group_size(cfg.method))
 
 
 def validate_linear(cfg) -> None:

@@ -101,13 +101,18 @@ class BaseMethod(L.LightningModule):
         self.features_dim = self.backbone.num_features
         self.projector = self.build_projector(self.features_dim, cfg.method)
         self.classifier = nn.Linear(self.features_dim, num_classes)
-        self.group_size = int(cfg.method.group_size or self.default_group_size)
+        self.group_size = self.scoring_group_size(cfg.method)
         self.augment = MultiViewAugment(cfg.data.augmentations, cfg.data.crop_size, mean, std)
         self.eval_transform = EvalTransform(cfg.data.crop_size, mean, std)
         self.val_acc1 = torchmetrics.Accuracy("multiclass", num_classes=max(2, num_classes))  # torchmetrics needs 2
         if cfg.channels_last:
             self.backbone.to(memory_format=torch.channels_last)
         self.regime: Regime = Regime()  # offline; solo_ossl.regimes composes CaSSLe or the online regime
+
+    @classmethod
+    def scoring_group_size(cls, method_cfg) -> int:
+        """Samples per scoring unit: ``method.group_size``, or the method's default when it is null."""
+        return int(method_cfg.group_size or cls.default_group_size)
 
     # ---- what a method defines -------------------------------------------------------------------------
     def build_projector(self, features_dim: int, method_cfg) -> nn.Module:

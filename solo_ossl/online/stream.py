@@ -6,8 +6,6 @@ from torch.utils.data import Sampler
 from solo_ossl.data.tasks import task_sample_indices
 from solo_ossl.utils.errors import SoloOsslError
 
-STREAM_ORDERS = ("class_incremental", "iid", "as_stored")
-
 
 def stream_order(
     targets: torch.Tensor, task_classes: list[list[int]], tasks: list[int], seed: int, order: str = "class_incremental"
