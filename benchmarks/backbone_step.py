@@ -17,6 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from solo_ossl.backbones import resnet18  # noqa: E402
+from solo_ossl.utils.device import cpu_name  # noqa: E402
 
 
 def images_per_second(width: float, bf16: bool, channels_last: bool, batch: int = 256, repeats: int = 3) -> float:
@@ -39,7 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="benchmarks/RESULTS.md")
     args = parser.parse_args()
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    cpu = cpu_name()
     flags = open("/proc/cpuinfo").read()
     malloc = os.environ.get("MALLOC_MMAP_THRESHOLD_") == "2147483647"
     lines = [

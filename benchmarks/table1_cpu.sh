@@ -4,8 +4,10 @@
 # processes end when it stops):
 #   bash benchmarks/table1_cpu.sh METHOD "SEEDS" [STRATEGIES...]
 # e.g. bash benchmarks/table1_cpu.sh barlow "0 1 2" offline cassle ours_no_rals ours offline_cm cassle_cm ours_random
-# Finished runs (a result.json under trained_models/table1-cpu-METHOD) are skipped; the task-1 checkpoint is
-# retrained (deterministically, the same seed) when its folder is gone.
+# Each seed trains its own task-1 checkpoint (--task1 per_seed). Finished runs (a result.json under
+# trained_models/table1-cpu-METHOD) are skipped. A lost task-1 checkpoint is retrained; on the same kind of machine it
+# comes back bitwise equal and the seed continues, elsewhere the runner stops with an error (the fingerprints differ)
+# and the seed must start again (docs/table1_cpu.md, "How the runs continue").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MALLOC_MMAP_THRESHOLD_=2147483647 MALLOC_TRIM_THRESHOLD_=2147483647
@@ -22,6 +24,12 @@ sync_docs() {
   for f in results.csv results.md results.png; do
     if [ -s "$OUT/$f" ]; then cp "$OUT/$f" "$DOCS"/; fi
   done
+  for log in "$OUT"/task1/seed*/task1/logs/version_0/metrics.csv; do  # task-1 training curves
+    [ -f "$log" ] || continue
+    seed_dir=${log#"$OUT"/task1/}
+    mkdir -p "$DOCS/task1"
+    cp "$log" "$DOCS/task1/${seed_dir%%/*}_metrics.csv"
+  done
   for run in "$OUT"/*_seed*/ "$OUT"/task1/ "$OUT"/random_init/; do
     [ -d "$run" ] || continue
     dest="$DOCS/$(basename "$run")"
@@ -37,7 +45,7 @@ sync_docs() {
 for seed in $SEEDS; do
   for strategy in "${STRATEGIES[@]}"; do
     python -m solo_ossl.compare --dataset cifar100 --method "$METHOD" --steps 10 --scale cpu --seeds "$seed" \
-      --strategies "$strategy" --output-dir "$OUT" ++data.dataset=npz ++data.data_dir="$NPZ"
+      --task1 per_seed --strategies "$strategy" --output-dir "$OUT" ++data.dataset=npz ++data.data_dir="$NPZ"
     sync_docs
     echo "[table1] $METHOD $strategy seed $seed done: $(date)"
   done

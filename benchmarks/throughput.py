@@ -37,7 +37,7 @@ from lightning.pytorch.callbacks import Callback
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from solo_ossl.utils.device import cpu_has_native_bf16  # noqa: E402
+from solo_ossl.utils.device import cpu_has_native_bf16, cpu_name  # noqa: E402
 
 SHARED_NPZ = ROOT.parent / "shared" / "datasets" / "cifar100" / "cifar100_uint8.npz"
 MALLOC = {"MALLOC_MMAP_THRESHOLD_": "2147483647", "MALLOC_TRIM_THRESHOLD_": "2147483647"}
@@ -401,10 +401,6 @@ def main() -> None:
     print(report)
     with open(args.out, "a") as f:
         f.write(report)
-
-
-def cpu_name() -> str:
-    return next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
 
 
 def gpu_report(args, started: float) -> str:

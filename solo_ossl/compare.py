@@ -1,9 +1,9 @@
 """Table 1 of the paper, reproduced: Offline, CaSSLe, Ours without RALS and Ours at several "steps", from one shared
-task-1 checkpoint, once per seed, each followed by a linear probe, weighted kNN and, for the strategies that see
+task-1 checkpoint (or one per seed, ``--task1 per_seed``), once per seed, each followed by a linear probe, weighted kNN and, for the strategies that see
 tasks one after another, the per-task accuracy matrix with average accuracy, forgetting and forward transfer.
 
 python -m solo_ossl.compare --dataset cifar100 --method barlow --steps 10 20 50 [--seeds 0 1 2] [--scale cpu]
-    [--strategies ...] [--probe features|augmented] [++key=value ...]
+    [--strategies ...] [--probe features|augmented] [--task1 shared|per_seed] [++key=value ...]
 
 "Steps" are epochs per task for CaSSLe, epochs over all data for Offline, and optimizer steps per stream batch
 for Ours. Every row also records wall-clock time and image-views forwarded / back-propagated, so compute is
@@ -11,6 +11,9 @@ compared honestly (Ours sees an extra memory batch per step). Beside the paper's
 ``cassle_cm`` back-propagate as many image-views as Ours without RALS at the same N (``compute_matched_epochs``),
 and ``ours_random`` is Ours with RALS's choice replaced by a uniformly random one (``online.selection=random``).
 Finished runs (a result.json in their folder) are never trained again: runs accumulate across invocations.
+Each run records the fingerprint of the task-1 weights it started from and the machine it ran on. A task-1
+checkpoint retrained elsewhere (another CPU's kernels give other weights) does not silently continue a seed whose
+finished runs started from other weights: the runner stops with an error instead.
 """
 
 import argparse
@@ -31,6 +34,8 @@ from solo_ossl.data import class_order, split_tasks
 from solo_ossl.eval import continual_metrics, per_task_accuracy
 from solo_ossl.linear import evaluate
 from solo_ossl.pretrain import run_pretrain
+from solo_ossl.utils.checkpoint import weights_fingerprint
+from solo_ossl.utils.device import machine_name
 from solo_ossl.utils.errors import SoloOsslError, exit_on_user_error
 
 PAPER_STRATEGIES = ("offline", "cassle", "ours_no_rals", "ours")
@@ -120,13 +125,27 @@ class Prober:
             "knn_tasks": per_task_accuracy(ev.knn_ranked[:, 0], targets, self.task_classes),
         }
 
-    def cached(self, checkpoint: Path | None, seed: int, path: Path) -> dict:
+    def cached(self, checkpoint: Path | None, seed: int, path: Path, fingerprint: str | None = None) -> dict:
+        """The probe of ``checkpoint`` stored at ``path``, computed once; ``fingerprint`` (of the checkpoint's weights)
+        is stored with it."""
         if path.is_file():
             return json.loads(path.read_text())
         path.parent.mkdir(parents=True, exist_ok=True)
         result = self(checkpoint, seed)
+        if fingerprint is not None:
+            result["task1_fingerprint"] = fingerprint
         path.write_text(json.dumps(result, indent=2))
         return result
+
+
+def check_same_start(what: Path, recorded: str | None, current: str | None) -> None:
+    """A finished result counts for this seed only if it started from the task-1 weights the seed has now."""
+    if recorded is not None and current is not None and recorded != current:
+        raise SoloOsslError(
+            f"{what} started from task-1 weights {recorded}, but this seed's task-1 checkpoint is now {current} "
+            "(retrained on another machine or code?): restore that checkpoint, or move the seed's finished runs "
+            "away to train the seed again from the new one"
+        )
 
 
 def task_checkpoints(strategy: str, out: Path, num_tasks: int) -> list[Path]:
@@ -187,8 +206,9 @@ def run_strategy(strategy: str, steps: int, seed: int, args, ctx: dict) -> dict:
         result_file.write_text(json.dumps(result, indent=2))
         print(f"[compare] {strategy} steps={steps} seed={seed}: re-probed ({args.probe}), top-1 {result['top1']:.2f}%")
         return result
+    task1, fingerprint = ctx["start"](seed)
     out.mkdir(parents=True, exist_ok=True)
-    method, task1 = METHOD_FILES[args.method], ctx["task1"]
+    method = METHOD_FILES[args.method]
     seeded = [*ctx["common"], f"++seed={seed}", f"++online.memory.seed={seed}", f"++output_dir={out}"]
     pretrain_config = f"pretrain/{args.dataset}/{method}"
     epochs = compute_matched_epochs(strategy, steps) if strategy.endswith("_cm") else steps
@@ -228,6 +248,9 @@ def run_strategy(strategy: str, steps: int, seed: int, args, ctx: dict) -> dict:
         "images_forward": int(fwd),
         "images_backward": int(bwd),
         "checkpoint": str(final),
+        "task1_fingerprint": fingerprint,
+        "machine": machine_name(),
+        "torch": torch.__version__,
     }
     task1_eval, random_eval = ctx["task1_eval"](seed), ctx["random_eval"](seed)
     if strategy in ("offline", "offline_cm"):
@@ -264,6 +287,8 @@ FIELDS = [
     "images_forward",
     "images_backward",
     "checkpoint",
+    "task1_fingerprint",
+    "machine",
 ]
 
 
@@ -415,6 +440,13 @@ def compare(argv: list[str]) -> list[dict]:
         default="features",
         help="linear probe: features (fast approximation, default) or augmented (CaSSLe's protocol)",
     )
+    parser.add_argument(
+        "--task1",
+        choices=["shared", "per_seed"],
+        default="shared",
+        help="shared: one task-1 checkpoint (the config's seed) starts every seed; per_seed: each seed trains its own "
+        "with ++seed=<seed>, so that the seeds' spread includes task-1 training",
+    )
     parser.add_argument("--output-dir", default=None)
     args, overrides = parser.parse_known_args(argv)
     bad = [o for o in overrides if "=" not in o]
@@ -428,37 +460,70 @@ def compare(argv: list[str]) -> list[dict]:
     pretrain_config = f"pretrain/{args.dataset}/{METHOD_FILES[args.method]}"
     base_cfg = load_config(["--config-name", pretrain_config, *common])
     task1_epochs = args.task1_epochs or preset_task1_epochs
-    task1 = args.output_dir / "task1" / "task1" / "final.ckpt"
-    if task1.is_file():
-        print(f"[compare] task-1 checkpoint {task1}: done before, skipped")
-    else:
+    task1_dir = args.output_dir / "task1"
+
+    def task1_checkpoint(seed: int) -> Path:
+        """The task-1 checkpoint that starts ``seed``'s runs, trained here when it is missing."""
+        run_dir = task1_dir if args.task1 == "shared" else task1_dir / f"seed{seed}"
+        final = run_dir / "task1" / "final.ckpt"
+        if final.is_file():
+            print(f"[compare] task-1 checkpoint {final}: done before, skipped")
+            return final
         extra = [f"++max_epochs={task1_epochs}"] if task1_epochs else []
+        extra += [f"++seed={seed}"] if args.task1 == "per_seed" else []
+        print(f"[compare] training the task-1 checkpoint {final}")
         run_pretrain(
             load_config(
                 [
                     "--config-name",
                     pretrain_config,
                     *common,
-                    f"++output_dir={task1.parent.parent}",
+                    f"++output_dir={run_dir}",
                     "++name=task1",
                     "++data.tasks=[1]",
                     *extra,
                 ]
             )
         )
+        return final
+
+    starts: dict[int, tuple[Path, str]] = {}
+
+    def start(seed: int) -> tuple[Path, str]:
+        """``seed``'s task-1 checkpoint and its weights' fingerprint, checked against every finished result of the
+        seed: a new run joins them only if it starts from the same weights."""
+        if seed not in starts:
+            task1 = task1_checkpoint(seed)
+            starts[seed] = task1, weights_fingerprint(task1)
+            runs = f"seed{seed}" if args.task1 == "per_seed" else "seed*"  # the runs that start from this checkpoint
+            finished = [*args.output_dir.glob(f"*_{runs}/result.json"), *task1_dir.glob(f"probe_{runs}.json")]
+            for path in finished:
+                check_same_start(path, json.loads(path.read_text()).get("task1_fingerprint"), starts[seed][1])
+        return starts[seed]
+
+    def task1_eval(seed: int) -> dict:
+        """The task-1 start's probe for ``seed``: stored once per seed, so a report needs no checkpoint."""
+        stored = task1_dir / f"probe_seed{seed}.json"
+        if stored.is_file():
+            return json.loads(stored.read_text())
+        task1, fingerprint = start(seed)
+        return prober.cached(task1, seed, stored, fingerprint)
+
     data = base_cfg.data
     num_classes = len(data.class_order) if data.class_order else None
     if num_classes is None:
-        # The split needs the number of classes; the task-1 run recorded it.
-        num_classes = len(json.loads((task1.parent / "class_order.json").read_text())["class_order"])
+        # The split needs the number of classes; every task-1 run records it.
+        recorded = next(task1_dir.glob("**/task1/class_order.json"), None)
+        recorded = recorded or task1_checkpoint(args.seeds[0]).parent / "class_order.json"
+        num_classes = len(json.loads(recorded.read_text())["class_order"])
     task_classes = split_tasks(class_order(num_classes, data.class_order_seed, data.class_order), data.num_tasks)
     prober = Prober(args, common, task_classes)
     ctx = {
-        "task1": task1,
+        "start": start,
         "common": common,
         "num_tasks": data.num_tasks,
         "prober": prober,
-        "task1_eval": lambda seed: prober.cached(task1, seed, args.output_dir / "task1" / f"probe_seed{seed}.json"),
+        "task1_eval": task1_eval,
         "random_eval": lambda seed: prober.cached(
             None, seed, args.output_dir / "random_init" / f"probe_seed{seed}.json"
         ),

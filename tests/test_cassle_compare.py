@@ -1,15 +1,17 @@
 import csv
 import json
+import shutil
 
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
 from solo_ossl.args import load_config
-from solo_ossl.compare import PAPER_STRATEGIES, compare
+from solo_ossl.compare import PAPER_STRATEGIES, compare, main
 from solo_ossl.data import class_order, split_tasks
 from solo_ossl.pretrain import run_pretrain
 from solo_ossl.regimes import build_model
+from solo_ossl.utils.checkpoint import weights_fingerprint
 
 from .conftest import TINY
 
@@ -154,6 +156,63 @@ def test_comparison_runner_writes_reports_and_skips_finished_runs(tmp_path, caps
     compare([*args, "--seeds", "0", "--strategies", "ours", "--probe", "augmented"])
     assert modes == ["augmented"]
     assert json.loads((tmp_path / "ours_3_seed0" / "result.json").read_text())["probe"] == "augmented"
+
+
+def test_per_seed_task1_continues_only_from_the_same_weights(tmp_path, capsys):
+    args = [
+        "--dataset",
+        "embedded",
+        "--method",
+        "barlow",
+        "--steps",
+        "3",
+        "--task1",
+        "per_seed",
+        "--task1-epochs",
+        "1",
+        "--output-dir",
+        str(tmp_path),
+        *TINY,
+        "++optimizer.batch_size=32",
+        "++online.stream_batch_size=32",
+        "++max_epochs=1",
+        "++eval.every=0",
+    ]
+    first = compare([*args, "--seeds", "0", "1", "--strategies", "offline"])
+    seed0, seed1 = (tmp_path / "task1" / f"seed{s}" / "task1" / "final.ckpt" for s in (0, 1))
+    assert seed0.is_file() and seed1.is_file()
+    fingerprints = {r["seed"]: r["task1_fingerprint"] for r in first}
+    assert fingerprints == {0: weights_fingerprint(seed0), 1: weights_fingerprint(seed1)}
+    assert fingerprints[0] != fingerprints[1]  # each seed trains its own start
+    assert all(r["machine"] for r in first)
+    stored = json.loads((tmp_path / "task1" / "probe_seed0.json").read_text())
+    assert stored["task1_fingerprint"] == fingerprints[0]
+
+    # The checkpoint lost (a new session): retrained bitwise-equal here, so seed 0 goes on.
+    shutil.rmtree(tmp_path / "task1" / "seed0")
+    again = compare([*args, "--seeds", "0", "--strategies", "offline", "ours_no_rals"])
+    assert {r["task1_fingerprint"] for r in again if r["seed"] == 0} == {fingerprints[0]}
+
+    # Retrained to other weights (another machine's kernels): a new run of seed 0 refuses to join the old ones.
+    shutil.rmtree(tmp_path / "task1" / "seed0")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "++method.proj_hidden_dim=48", "--seeds", "0", "--strategies", "ours"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("error: ") and "_seed0/result.json started from task-1" in error[0]
+    assert not (tmp_path / "ours_3_seed0" / "result.json").exists()
+
+
+def test_weights_fingerprint_reads_the_weights_only(tmp_path):
+    weights = {"backbone.w": torch.arange(6.0).view(2, 3), "projector.b": torch.ones(3), "classifier.w": torch.ones(2)}
+    torch.save({"state_dict": weights, "epoch": 1}, tmp_path / "a.ckpt")
+    torch.save({"state_dict": {**weights, "classifier.w": torch.zeros(2)}, "epoch": 7}, tmp_path / "b.ckpt")
+    nudged = {**weights, "backbone.w": weights["backbone.w"].clone()}
+    nudged["backbone.w"][1, 2] = torch.nextafter(nudged["backbone.w"][1, 2], torch.tensor(10.0))
+    torch.save({"state_dict": nudged}, tmp_path / "c.ckpt")
+    a, b, c = (weights_fingerprint(tmp_path / f"{n}.ckpt") for n in "abc")
+    assert a == b != c and len(a) == 16
 
 
 def test_main_continual_runs_cassle_over_tasks_2_to_5_and_continues_after_an_interruption(tmp_path):

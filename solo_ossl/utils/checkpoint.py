@@ -1,6 +1,7 @@
 """Reading solo_ossl checkpoints: Lightning files with ``state_dict`` keys ``backbone.*``/``projector.*`` and a
 ``solo_ossl`` entry naming the method and backbone, or bare backbone state dicts."""
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -33,6 +34,18 @@ def backbone_state(checkpoint: dict, path: str | os.PathLike) -> dict[str, torch
     if any(k.startswith("conv1.") for k in state):
         return {k: v for k, v in state.items() if not k.startswith("fc.")}
     raise SoloOsslError(f"{path} holds neither backbone.* keys nor a bare ResNet state dict")
+
+
+def weights_fingerprint(path: str | os.PathLike, prefixes: tuple[str, ...] = ("backbone.", "projector.")) -> str:
+    """The first 16 hex digits of a sha256 over the checkpoint's weights under ``prefixes`` (names and bytes, in name
+    order): equal for bitwise-equal weights, whatever else the file holds (optimizer, loop state, time stamps)."""
+    state = read_checkpoint(path).get("state_dict", {})
+    digest = hashlib.sha256()
+    for name in sorted(k for k in state if k.startswith(prefixes)):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def checkpoint_backbone_config(checkpoint: dict) -> dict | None:

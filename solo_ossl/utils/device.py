@@ -35,6 +35,24 @@ def training_device(accelerator: str) -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), ``?`` where the system does not say."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "?"
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "?")
+
+
+def machine_name() -> str:
+    """What a run's numbers were measured on: the GPU where CUDA is present, else the CPU, with the core count."""
+    import os
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (host {cpu_name()})"
+    return f"{cpu_name()}, {os.cpu_count()} cores"
+
+
 def cpu_has_native_bf16() -> bool:
     try:
         flags = Path("/proc/cpuinfo").read_text()
