@@ -1,0 +1,161 @@
+"""The tables of docs/table1_cpu.md from the committed result rows (docs/table1_cpu/<method>/), so that no number in
+the document is copied by hand: mean ± std beside the paper's CIFAR-100 numbers, the paired differences with their
+95% t-intervals, the per-seed task-1 starts, and the seed-mean accuracy matrices of Ours and CaSSLe.
+
+    python benchmarks/table1_cpu_tables.py barlow simclr            # print
+    python benchmarks/table1_cpu_tables.py barlow simclr --write    # replace the block between the markers in
+                                                                    # docs/table1_cpu.md
+"""
+
+import argparse
+import csv
+import gzip
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from solo_ossl.compare import LABELS, METRICS, STRATEGIES, mean_std, paired_difference  # noqa: E402
+
+# The paper's Table 1, CIFAR-100, 10 steps (linear top-1, %).
+PAPER = {
+    "barlow": {"offline": 48.50, "cassle": 50.89, "ours_no_rals": 55.39, "ours": 55.75},
+    "simclr": {"offline": 50.68, "cassle": 49.48, "ours_no_rals": 50.39, "ours": 50.63},
+}
+PAIRS = (
+    ("ours", "cassle"),
+    ("ours", "ours_no_rals"),
+    ("ours_no_rals", "cassle"),
+    ("ours", "ours_random"),
+    ("ours_no_rals", "cassle_cm"),
+    ("ours_no_rals", "offline_cm"),
+    ("offline", "ours"),
+)
+
+
+def load_runs(folder: Path) -> dict[str, dict[int, dict]]:
+    runs: dict[str, dict[int, dict]] = {}
+    for path in sorted(folder.glob("*_seed*/result.json")):
+        result = json.loads(path.read_text())
+        runs.setdefault(result["strategy"], {})[result["seed"]] = {**result, "folder": path.parent}
+    return runs
+
+
+def probes(folder: Path) -> dict[int, dict]:
+    return {int(p.stem.removeprefix("probe_seed")): json.loads(p.read_text()) for p in folder.glob("probe_seed*.json")}
+
+
+def mean_matrix(folders: list[Path], probe: str = "linear") -> list[list[float]]:
+    cells: dict[tuple[int, int], list[float]] = {}
+    for folder in folders:
+        with (folder / "task_matrix.csv").open() as f:
+            for row in csv.DictReader(f):
+                if row["probe"] == probe:
+                    cells.setdefault((int(row["after_task"]), int(row["task"])), []).append(float(row["accuracy"]))
+    size = max(t for t, _ in cells)
+    return [[statistics.mean(cells[(t, i)]) for i in range(1, size + 1)] for t in range(1, size + 1)]
+
+
+def stream_share_by_step(folders: list[Path], first_batch: int = 2) -> list[float]:
+    """RALS's stream share among the selected at each local step, averaged over the runs' stream batches from the
+    third on (the memory holds a full memory batch by then) and over the runs."""
+    shares: dict[int, list[float]] = {}
+    for folder in folders:
+        with gzip.open(folder / "online_steps.csv.gz", "rt") as f:
+            for row in csv.DictReader(f):
+                if int(row["stream_batch"]) >= first_batch and row["stream_selected_ratio"] != "":
+                    shares.setdefault(int(row["step"]), []).append(float(row["stream_selected_ratio"]))
+    return [statistics.mean(shares[step]) for step in sorted(shares)]
+
+
+def method_tables(method: str, folder: Path) -> list[str]:
+    runs = load_runs(folder)
+    starts, randoms = probes(folder / "task1"), probes(folder / "random_init")
+    seeds = sorted({s for by_seed in runs.values() for s in by_seed})
+    lines = [f"### {method}: seeds {', '.join(map(str, seeds))}", ""]
+    lines += ["| strategy | seeds | linear top-1 | kNN top-1 | A | F | FT | train s | paper (CIFAR-100, 10 steps) |"]
+    lines += ["|---|---|---|---|---|---|---|---|---|"]
+    for label, by_seed in (("random backbone", randoms), ("task-1 start (50 epochs)", starts)):
+        rows = [by_seed[s] for s in seeds if s in by_seed]
+        cells = [mean_std([r["top1"] for r in rows]), mean_std([r["knn_top1"] for r in rows])]
+        lines.append(f"| {label} | {len(rows)} | " + " | ".join(cells) + " | | | | | |")
+    for strategy in (s for s in STRATEGIES if s in runs):
+        rows = list(runs[strategy].values())
+        cells = [mean_std([r[k] for r in rows if r.get(k) is not None]) for k in ("top1", "knn_top1", *METRICS)]
+        seconds = statistics.mean(r["train_seconds"] for r in rows)
+        paper = PAPER.get(method, {}).get(strategy)
+        lines.append(
+            f"| {LABELS[strategy]} | {len(rows)} | "
+            + " | ".join(cells)
+            + f" | {seconds:.0f} | {'' if paper is None else f'{paper:.2f}'} |"
+        )
+    lines += ["", "Per seed, linear top-1 (%):", ""]
+    lines += ["| seed | task-1 start | " + " | ".join(LABELS[s] for s in STRATEGIES if s in runs) + " |"]
+    lines += ["|---|---|" + "---|" * sum(s in runs for s in STRATEGIES)]
+    for seed in seeds:
+        start = f"{starts[seed]['top1']:.2f}" if seed in starts else "–"
+        cells = [f"{runs[s][seed]['top1']:.2f}" if seed in runs[s] else "–" for s in STRATEGIES if s in runs]
+        lines.append(f"| {seed} | {start} | " + " | ".join(cells) + " |")
+    lines += ["", "Paired differences of linear top-1 (per seed; mean; 95% t-interval):", ""]
+    lines += ["| pair | per-seed differences | mean | 95% interval |", "|---|---|---|---|"]
+    for a, b in PAIRS:
+        if a not in runs or b not in runs:
+            continue
+        diff = paired_difference({s: r["top1"] for s, r in runs[a].items()}, {s: r["top1"] for s, r in runs[b].items()})
+        if diff is None:
+            continue
+        interval = "–" if diff["low"] != diff["low"] else f"[{diff['low']:+.2f}, {diff['high']:+.2f}]"
+        per_seed = ", ".join(f"{d:+.2f}" for d in diff["diffs"])
+        lines.append(f"| {LABELS[a]} − {LABELS[b]} | {per_seed} | {diff['mean']:+.2f} | {interval} |")
+    for strategy in ("ours", "cassle"):
+        folders = [r["folder"] for r in runs.get(strategy, {}).values() if (r["folder"] / "task_matrix.csv").exists()]
+        if not folders:
+            continue
+        matrix = mean_matrix(folders)
+        lines += ["", f"{LABELS[strategy]}: linear accuracy matrix, mean over {len(folders)} seed(s) (%)", ""]
+        lines += ["| after | " + " | ".join(f"task {i + 1}" for i in range(len(matrix))) + " |"]
+        lines += ["|---|" + "---|" * len(matrix)]
+        lines += [f"| {t + 1} | " + " | ".join(f"{a:.2f}" for a in row) + " |" for t, row in enumerate(matrix)]
+    for strategy in ("ours", "ours_random"):
+        folders = [
+            r["folder"] for r in runs.get(strategy, {}).values() if (r["folder"] / "online_steps.csv.gz").exists()
+        ]
+        if folders:
+            shares = stream_share_by_step(folders)
+            lines += ["", f"{LABELS[strategy]}: stream share among the selected by local step (random: 1/3), mean over"]
+            lines += [f"{len(folders)} seed(s) and the stream batches from the third on", ""]
+            lines += ["| step | " + " | ".join(map(str, range(len(shares)))) + " |", "|---|" + "---|" * len(shares)]
+            lines += ["| share | " + " | ".join(f"{v:.3f}" for v in shares) + " |"]
+    return lines + [""]
+
+
+BEGIN, END = "<!-- generated by benchmarks/table1_cpu_tables.py: begin -->", "<!-- generated: end -->"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("methods", nargs="+")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "table1_cpu")
+    parser.add_argument("--write", action="store_true", help="into docs/table1_cpu.md, between its markers")
+    args = parser.parse_args()
+    text = "\n".join(
+        line
+        for method in args.methods
+        if (args.docs / method).is_dir()
+        for line in method_tables(method, args.docs / method)
+    )
+    if not args.write:
+        print(text)
+        return
+    doc = args.docs.parent / "table1_cpu.md"
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(doc.read_text()):
+        sys.exit(f"error: {doc} has no {BEGIN} ... {END} block to replace; add the two markers where the tables go")
+    doc.write_text(pattern.sub(lambda _: f"{BEGIN}\n\n{text}\n{END}", doc.read_text()))
+
+
+if __name__ == "__main__":
+    main()
