@@ -90,24 +90,15 @@ def test_cassle_and_offline_make_exactly_e_passes_over_their_own_data(tiny_confi
     assert torch.bincount(torch.cat(recorder.indexes), minlength=320).eq(epochs).all()  # all tasks, task 1 included
 
 
+def tiny_compare_args(out, *extra: str) -> list[str]:
+    """The comparison runner on the embedded data with a tiny model, N = 3, one epoch per offline run."""
+    common = ["--dataset", "embedded", "--method", "barlow", "--steps", "3", "--output-dir", str(out), *TINY]
+    tiny = ["++online.stream_batch_size=32", "++optimizer.batch_size=32", "++max_epochs=1", "++eval.every=0"]
+    return [*common, *tiny, *extra]
+
+
 def test_comparison_runner_writes_reports_and_skips_finished_runs(tmp_path, capsys, monkeypatch):
-    args = [
-        "--dataset",
-        "embedded",
-        "--method",
-        "barlow",
-        "--steps",
-        "3",
-        "--output-dir",
-        str(tmp_path),
-        *TINY,
-        "++cassle.proj_hidden_dim=32",
-        "++online.stream_batch_size=32",
-        "++online.k=64",
-        "++optimizer.batch_size=32",
-        "++max_epochs=1",
-        "++eval.every=0",
-    ]
+    args = tiny_compare_args(tmp_path, "++cassle.proj_hidden_dim=32", "++online.k=64")
     results = compare([*args, "--seeds", "0", "1"])
     assert sorted((r["strategy"], r["seed"]) for r in results) == sorted(
         (s, seed) for s in PAPER_STRATEGIES for seed in (0, 1)
@@ -159,25 +150,7 @@ def test_comparison_runner_writes_reports_and_skips_finished_runs(tmp_path, caps
 
 
 def test_per_seed_task1_continues_only_from_the_same_weights(tmp_path, capsys):
-    args = [
-        "--dataset",
-        "embedded",
-        "--method",
-        "barlow",
-        "--steps",
-        "3",
-        "--task1",
-        "per_seed",
-        "--task1-epochs",
-        "1",
-        "--output-dir",
-        str(tmp_path),
-        *TINY,
-        "++optimizer.batch_size=32",
-        "++online.stream_batch_size=32",
-        "++max_epochs=1",
-        "++eval.every=0",
-    ]
+    args = tiny_compare_args(tmp_path, "--task1", "per_seed", "--task1-epochs", "1")
     first = compare([*args, "--seeds", "0", "1", "--strategies", "offline"])
     seed0, seed1 = (tmp_path / "task1" / f"seed{s}" / "task1" / "final.ckpt" for s in (0, 1))
     assert seed0.is_file() and seed1.is_file()
