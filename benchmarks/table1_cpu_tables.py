@@ -31,6 +31,7 @@ PAIRS = (
     ("ours_no_rals", "cassle"),
     ("ours", "ours_random"),
     ("ours_no_rals", "cassle_cm"),
+    ("ours", "cassle_cm"),
     ("ours_no_rals", "offline_cm"),
     ("offline", "ours"),
 )
@@ -69,6 +70,21 @@ def stream_share_by_step(folders: list[Path], first_batch: int = 2) -> list[floa
                 if int(row["stream_batch"]) >= first_batch and row["stream_selected_ratio"] != "":
                     shares.setdefault(int(row["step"]), []).append(float(row["stream_selected_ratio"]))
     return [statistics.mean(shares[step]) for step in sorted(shares)]
+
+
+def stream_share_drift(folder: Path, first_batch: int = 2) -> tuple[float, float, int]:
+    """Within-batch drift of one run's stream share: per stream batch from the third on, the share at its last local
+    step minus the share at its first; returns the mean over those batches, its standard error and their count.
+    Under RALS the paper expects a negative drift (the model learns the stream batch, Fig. 3(b))."""
+    by_batch: dict[int, dict[int, float]] = {}
+    with gzip.open(folder / "online_steps.csv.gz", "rt") as f:
+        for row in csv.DictReader(f):
+            if int(row["stream_batch"]) >= first_batch and row["stream_selected_ratio"] != "":
+                by_batch.setdefault(int(row["stream_batch"]), {})[int(row["step"])] = float(
+                    row["stream_selected_ratio"]
+                )
+    drifts = [steps[max(steps)] - steps[min(steps)] for steps in by_batch.values() if len(steps) > 1]
+    return statistics.mean(drifts), statistics.stdev(drifts) / len(drifts) ** 0.5, len(drifts)
 
 
 def method_tables(method: str, folder: Path) -> list[str]:
@@ -129,6 +145,15 @@ def method_tables(method: str, folder: Path) -> list[str]:
             lines += [f"{len(folders)} seed(s) and the stream batches from the third on", ""]
             lines += ["| step | " + " | ".join(map(str, range(len(shares)))) + " |", "|---|" + "---|" * len(shares)]
             lines += ["| share | " + " | ".join(f"{v:.3f}" for v in shares) + " |"]
+            seeds_here = sorted(s for s, r in runs[strategy].items() if r["folder"] in folders)
+            drifts = {seed: stream_share_drift(runs[strategy][seed]["folder"]) for seed in seeds_here}
+            lines += [
+                "",
+                f"{LABELS[strategy]}: last − first local step's stream share, per stream batch from the third on",
+            ]
+            lines += ["(mean ± standard error over the batches):", ""]
+            lines += ["| seed | batches | drift |", "|---|---|---|"]
+            lines += [f"| {seed} | {n} | {m:+.4f} ± {se:.4f} |" for seed, (m, se, n) in drifts.items()]
     return lines + [""]
 
 
