@@ -60,30 +60,32 @@ def mean_matrix(folders: list[Path], probe: str = "linear") -> list[list[float]]
     return [[statistics.mean(cells[(t, i)]) for i in range(1, size + 1)] for t in range(1, size + 1)]
 
 
-def stream_share_by_step(folders: list[Path], first_batch: int = 2) -> list[float]:
-    """RALS's stream share among the selected at each local step, averaged over the runs' stream batches from the
-    third on (the memory holds a full memory batch by then) and over the runs."""
-    shares: dict[int, list[float]] = {}
-    for folder in folders:
-        with gzip.open(folder / "online_steps.csv.gz", "rt") as f:
-            for row in csv.DictReader(f):
-                if int(row["stream_batch"]) >= first_batch and row["stream_selected_ratio"] != "":
-                    shares.setdefault(int(row["step"]), []).append(float(row["stream_selected_ratio"]))
-    return [statistics.mean(shares[step]) for step in sorted(shares)]
-
-
-def stream_share_drift(folder: Path, first_batch: int = 2) -> tuple[float, float, int]:
-    """Within-batch drift of one run's stream share: per stream batch from the third on, the share at its last local
-    step minus the share at its first; returns the mean over those batches, its standard error and their count.
-    Under RALS the paper expects a negative drift (the model learns the stream batch, Fig. 3(b))."""
-    by_batch: dict[int, dict[int, float]] = {}
+def stream_shares(folder: Path, first_batch: int = 2) -> dict[int, dict[int, float]]:
+    """One run's stream share among the selected, by stream batch and local step, from the third stream batch on
+    (the memory holds a full memory batch by then); steps without a selection are left out."""
+    shares: dict[int, dict[int, float]] = {}
     with gzip.open(folder / "online_steps.csv.gz", "rt") as f:
         for row in csv.DictReader(f):
             if int(row["stream_batch"]) >= first_batch and row["stream_selected_ratio"] != "":
-                by_batch.setdefault(int(row["stream_batch"]), {})[int(row["step"])] = float(
-                    row["stream_selected_ratio"]
-                )
-    drifts = [steps[max(steps)] - steps[min(steps)] for steps in by_batch.values() if len(steps) > 1]
+                shares.setdefault(int(row["stream_batch"]), {})[int(row["step"])] = float(row["stream_selected_ratio"])
+    return shares
+
+
+def stream_share_by_step(runs: list[dict[int, dict[int, float]]]) -> list[float]:
+    """RALS's stream share at each local step, averaged over the runs' stream batches and over the runs."""
+    by_step: dict[int, list[float]] = {}
+    for run in runs:
+        for steps in run.values():
+            for step, share in steps.items():
+                by_step.setdefault(step, []).append(share)
+    return [statistics.mean(by_step[step]) for step in sorted(by_step)]
+
+
+def stream_share_drift(run: dict[int, dict[int, float]]) -> tuple[float, float, int]:
+    """Within-batch drift of one run's stream share: per stream batch, the share at its last local step minus the
+    share at its first; returns the mean over the batches, its standard error and their count. Under RALS the paper
+    expects a negative drift (the model learns the stream batch, Fig. 3(b))."""
+    drifts = [steps[max(steps)] - steps[min(steps)] for steps in run.values() if len(steps) > 1]
     return statistics.mean(drifts), statistics.stdev(drifts) / len(drifts) ** 0.5, len(drifts)
 
 
@@ -136,24 +138,24 @@ def method_tables(method: str, folder: Path) -> list[str]:
         lines += ["|---|" + "---|" * len(matrix)]
         lines += [f"| {t + 1} | " + " | ".join(f"{a:.2f}" for a in row) + " |" for t, row in enumerate(matrix)]
     for strategy in ("ours", "ours_random"):
-        folders = [
-            r["folder"] for r in runs.get(strategy, {}).values() if (r["folder"] / "online_steps.csv.gz").exists()
-        ]
-        if folders:
-            shares = stream_share_by_step(folders)
-            lines += ["", f"{LABELS[strategy]}: stream share among the selected by local step (random: 1/3), mean over"]
-            lines += [f"{len(folders)} seed(s) and the stream batches from the third on", ""]
-            lines += ["| step | " + " | ".join(map(str, range(len(shares)))) + " |", "|---|" + "---|" * len(shares)]
-            lines += ["| share | " + " | ".join(f"{v:.3f}" for v in shares) + " |"]
-            seeds_here = sorted(s for s, r in runs[strategy].items() if r["folder"] in folders)
-            drifts = {seed: stream_share_drift(runs[strategy][seed]["folder"]) for seed in seeds_here}
-            lines += [
-                "",
-                f"{LABELS[strategy]}: last − first local step's stream share, per stream batch from the third on",
-            ]
-            lines += ["(mean ± standard error over the batches):", ""]
-            lines += ["| seed | batches | drift |", "|---|---|---|"]
-            lines += [f"| {seed} | {n} | {m:+.4f} ± {se:.4f} |" for seed, (m, se, n) in drifts.items()]
+        shares = {
+            seed: stream_shares(r["folder"])
+            for seed, r in sorted(runs.get(strategy, {}).items())
+            if (r["folder"] / "online_steps.csv.gz").exists()
+        }
+        if not shares:
+            continue
+        by_step = stream_share_by_step(list(shares.values()))
+        lines += ["", f"{LABELS[strategy]}: stream share among the selected by local step (random: 1/3), mean over"]
+        lines += [f"{len(shares)} seed(s) and the stream batches from the third on", ""]
+        lines += ["| step | " + " | ".join(map(str, range(len(by_step)))) + " |", "|---|" + "---|" * len(by_step)]
+        lines += ["| share | " + " | ".join(f"{v:.3f}" for v in by_step) + " |"]
+        lines += ["", f"{LABELS[strategy]}: last − first local step's stream share, per stream batch from the third on"]
+        lines += ["(mean ± standard error over the batches):", ""]
+        lines += ["| seed | batches | drift |", "|---|---|---|"]
+        for seed, run in shares.items():
+            mean, stderr, batches = stream_share_drift(run)
+            lines.append(f"| {seed} | {batches} | {mean:+.4f} ± {stderr:.4f} |")
     return lines + [""]
 
 
