@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from solo_ossl.args import load_linear_config
-from solo_ossl.linear import run_knn
+from solo_ossl.run.linear import run_knn
 from solo_ossl.utils.errors import exit_on_user_error
 
 

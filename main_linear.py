@@ -5,7 +5,7 @@ import sys
 from lightning.pytorch.utilities import rank_zero_only
 
 from solo_ossl.args import load_linear_config
-from solo_ossl.linear import run_linear
+from solo_ossl.run.linear import run_linear
 from solo_ossl.utils.errors import exit_on_user_error
 
 

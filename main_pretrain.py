@@ -5,7 +5,7 @@ import sys
 from lightning.pytorch.utilities import rank_zero_only
 
 from solo_ossl.args import load_config
-from solo_ossl.pretrain import run_pretrain
+from solo_ossl.run.pretrain import run_pretrain
 from solo_ossl.utils.errors import exit_on_user_error
 
 

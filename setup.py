@@ -22,10 +22,16 @@ setup(
         "matplotlib",
         "scipy",  # Student-t intervals of paired differences (solo_ossl.compare)
         "tensorboard",  # ++logger=tensorboard
+        "safetensors",  # exported backbones (python -m solo_ossl.export)
     ],
     extras_require={
         # DALI runs its CPU pipelines without a GPU too; wheels exist for Linux only.
         "dali": ["nvidia-dali-cuda120>=1.30; platform_system == 'Linux'"],
-        "dev": ["pytest>=7", "ruff>=0.6", "nvidia-dali-cuda120>=1.30; platform_system == 'Linux'"],
+        "dev": [
+            "pytest>=7",
+            "ruff>=0.6",
+            "import-linter>=2.1",
+            "nvidia-dali-cuda120>=1.30; platform_system == 'Linux'",
+        ],
     },
 )

@@ -3,34 +3,22 @@
     python benchmarks/host_syncs.py [--selection rals] [--batches 4] [--steps 10]
 
 Runs online Barlow Twins on the embedded data (ResNet18 width 0.125, fp32) and counts, inside the online training
-step only, every read of a tensor's value into Python (``solo_ossl.utils.host_reads``), by the package that made it.
+algorithm's stream batch (``train_stream_batch``, without Lightning), every read of a tensor's value into Python (``solo_ossl.utils.host_reads``), by the package that made it.
 On a GPU each read of a device tensor is a sync. The first two stream batches are not counted (the memory is still
 filling, and selection trains on all candidates until there are more than k).
 """
 
 import argparse
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
-
-from lightning.pytorch.callbacks import Callback
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from solo_ossl.args import load_config  # noqa: E402
-from solo_ossl.online.step import OnlineLearner  # noqa: E402
-from solo_ossl.pretrain import run_pretrain  # noqa: E402
+from solo_ossl.online.algorithm import train_stream_batch  # noqa: E402
+from solo_ossl.run.bare import bare_online_run  # noqa: E402
 from solo_ossl.utils.host_reads import count_host_reads  # noqa: E402
-
-
-class StopAfter(Callback):
-    def __init__(self, batches: int) -> None:
-        self.batches = batches
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if pl_module.regime.position >= self.batches:
-            trainer.should_stop = True
 
 
 def main() -> None:
@@ -39,37 +27,27 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=4, help="stream batches to run (the first 2 are not counted)")
     parser.add_argument("--steps", type=int, default=10, help="local steps per stream batch (N)")
     args = parser.parse_args()
+    cfg = load_config(
+        [
+            "--config-name",
+            "online/embedded/barlow_rals",
+            "++backbone.width=0.125",
+            "++precision=32",
+            "++online.skip_first_task=false",
+            f"++online.selection={args.selection}",
+            f"++online.steps_per_batch={args.steps}",
+        ]
+    )
+    run = bare_online_run(cfg)
     total: Counter = Counter()
     counted_batches = 0
-    step = OnlineLearner.training_step
-
-    def counting_step(self, batch):
-        nonlocal counted_batches
-        if self.position < 2:
-            return step(self, batch)
-        counted_batches += 1
+    for position, batch in zip(range(args.batches), run.batches(), strict=False):
         with count_host_reads() as counts:
-            out = step(self, batch)
-        total.update(counts)
-        return out
-
-    OnlineLearner.training_step = counting_step
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(
-            [
-                "--config-name",
-                "online/embedded/barlow_rals",
-                "++backbone.width=0.125",
-                "++precision=32",
-                "++progress_bar=false",
-                "++online.skip_first_task=false",
-                "++eval.every=0",
-                f"++online.selection={args.selection}",
-                f"++online.steps_per_batch={args.steps}",
-                f"++output_dir={tmp}",
-            ]
-        )
-        run_pretrain(cfg, [StopAfter(args.batches)])
+            log, values = train_stream_batch(run.learner, run.model, run.optimizer, batch)
+        run.learner.end_stream_batch(log, values)
+        if position >= 2:
+            counted_batches += 1
+            total.update(counts)
     local_steps = counted_batches * args.steps
     print(f"selection={args.selection}, N={args.steps}, {counted_batches} stream batches counted")
     print("| origin | read | per local step |")

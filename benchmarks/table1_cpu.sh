@@ -2,8 +2,10 @@
 # The CPU-scale Table 1 (docs/table1_cpu.md), one (seed, strategy) run at a time; after each, its small result files
 # are copied under docs/table1_cpu/METHOD/ so that they can be committed before the next starts (a session's
 # processes end when it stops):
-#   bash benchmarks/table1_cpu.sh METHOD "SEEDS" [STRATEGIES...]
-# e.g. bash benchmarks/table1_cpu.sh barlow "0 1 2" offline cassle ours_no_rals ours offline_cm cassle_cm ours_random
+#   bash benchmarks/table1_cpu.sh METHOD "SEEDS" [N=10] [STRATEGIES...]
+# e.g. bash benchmarks/table1_cpu.sh barlow "0 1 2" 10 offline cassle ours_no_rals ours offline_cm cassle_cm ours_random
+# TAG=name EXTRA="++key=value ..." run a setting of its own beside the others (the runner's --tag), e.g. the
+# mechanism runs: TAG=mechanism EXTRA="++data.last_task=3 ++online.log_candidates=true".
 # Each seed trains its own task-1 checkpoint (--task1 per_seed). Finished runs (a result.json under
 # trained_models/table1-cpu-METHOD) are skipped. A lost task-1 checkpoint is retrained; on the same kind of machine it
 # comes back bitwise equal and the seed continues, elsewhere the runner stops with an error (the fingerprints differ)
@@ -13,7 +15,10 @@ cd "$(dirname "$0")/.."
 export MALLOC_MMAP_THRESHOLD_=2147483647 MALLOC_TRIM_THRESHOLD_=2147483647
 METHOD=$1 SEEDS=$2
 shift 2
+STEPS=10; if [[ ${1:-} =~ ^[0-9]+$ ]]; then STEPS=$1; shift; fi
 STRATEGIES=("$@")
+TAG_ARGS=(); [ -n "${TAG:-}" ] && TAG_ARGS=(--tag "$TAG")
+read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
 [ ${#STRATEGIES[@]} -gt 0 ] || STRATEGIES=(offline cassle ours_no_rals ours)
 NPZ=${NPZ:-../shared/datasets/cifar100/cifar100_uint8.npz}
 OUT=trained_models/table1-cpu-$METHOD
@@ -34,7 +39,8 @@ sync_docs() {
     [ -d "$run" ] || continue
     dest="$DOCS/$(basename "$run")"
     mkdir -p "$dest"
-    for f in "$run"result.json "$run"task_matrix.csv "$run"continual.json "$run"task_matrix.png "$run"probe_seed*.json; do
+    for f in "$run"result.json "$run"task_matrix.csv "$run"continual.json "$run"task_matrix.png "$run"probe_seed*.json \
+      "$run"online/online_candidates.npz; do
       if [ -f "$f" ]; then cp "$f" "$dest/"; fi
     done
     if [ -f "$run/online/online_curves.png" ]; then cp "$run/online/online_curves.png" "$dest/"; fi
@@ -44,9 +50,10 @@ sync_docs() {
 
 for seed in $SEEDS; do
   for strategy in "${STRATEGIES[@]}"; do
-    python -m solo_ossl.compare --dataset cifar100 --method "$METHOD" --steps 10 --scale cpu --seeds "$seed" \
-      --task1 per_seed --strategies "$strategy" --output-dir "$OUT" ++data.dataset=npz ++data.data_dir="$NPZ"
+    python -m solo_ossl.compare --dataset cifar100 --method "$METHOD" --steps "$STEPS" --scale cpu --seeds "$seed" \
+      --task1 per_seed --strategies "$strategy" --output-dir "$OUT" "${TAG_ARGS[@]}" ++data.dataset=npz \
+      ++data.data_dir="$NPZ" "${EXTRA_ARGS[@]}"
     sync_docs
-    echo "[table1] $METHOD $strategy seed $seed done: $(date)"
+    echo "[table1] $METHOD $strategy N=$STEPS seed $seed ${TAG:-} done: $(date)"
   done
 done

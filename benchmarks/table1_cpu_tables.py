@@ -18,7 +18,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from solo_ossl.compare import LABELS, METRICS, STRATEGIES, mean_std, paired_difference  # noqa: E402
+from solo_ossl.compare.reports import (  # noqa: E402
+    by_cell,
+    format_difference,
+    label,
+    load_results,
+    mean_matrix,
+    mean_std,
+    paired_rows,
+    sort_key,
+)
+from solo_ossl.compare.runner import METRICS  # noqa: E402
 
 # The paper's Table 1, CIFAR-100, 10 steps (linear top-1, %).
 PAPER = {
@@ -37,27 +47,8 @@ PAIRS = (
 )
 
 
-def load_runs(folder: Path) -> dict[str, dict[int, dict]]:
-    runs: dict[str, dict[int, dict]] = {}
-    for path in sorted(folder.glob("*_seed*/result.json")):
-        result = json.loads(path.read_text())
-        runs.setdefault(result["strategy"], {})[result["seed"]] = {**result, "folder": path.parent}
-    return runs
-
-
 def probes(folder: Path) -> dict[int, dict]:
     return {int(p.stem.removeprefix("probe_seed")): json.loads(p.read_text()) for p in folder.glob("probe_seed*.json")}
-
-
-def mean_matrix(folders: list[Path], probe: str = "linear") -> list[list[float]]:
-    cells: dict[tuple[int, int], list[float]] = {}
-    for folder in folders:
-        with (folder / "task_matrix.csv").open() as f:
-            for row in csv.DictReader(f):
-                if row["probe"] == probe:
-                    cells.setdefault((int(row["after_task"]), int(row["task"])), []).append(float(row["accuracy"]))
-    size = max(t for t, _ in cells)
-    return [[statistics.mean(cells[(t, i)]) for i in range(1, size + 1)] for t in range(1, size + 1)]
 
 
 def stream_shares(folder: Path, first_batch: int = 2) -> dict[int, dict[int, float]]:
@@ -90,68 +81,68 @@ def stream_share_drift(run: dict[int, dict[int, float]]) -> tuple[float, float, 
 
 
 def method_tables(method: str, folder: Path) -> list[str]:
-    runs = load_runs(folder)
+    cells = by_cell(load_results(folder))
+    ordered = sorted(cells, key=sort_key)
     starts, randoms = probes(folder / "task1"), probes(folder / "random_init")
-    seeds = sorted({s for by_seed in runs.values() for s in by_seed})
+    seeds = sorted({s for by_seed in cells.values() for s in by_seed})
     lines = [f"### {method}: seeds {', '.join(map(str, seeds))}", ""]
-    lines += ["| strategy | seeds | linear top-1 | kNN top-1 | A | F | FT | train s | paper (CIFAR-100, 10 steps) |"]
-    lines += ["|---|---|---|---|---|---|---|---|---|"]
-    for label, by_seed in (("random backbone", randoms), ("task-1 start (50 epochs)", starts)):
+    lines += [
+        "| strategy | steps | seeds | linear top-1 | kNN top-1 | A | F | FT | train s | paper (CIFAR-100, 10 steps) |"
+    ]
+    lines += ["|---|---|---|---|---|---|---|---|---|---|"]
+    for name, by_seed in (("random backbone", randoms), ("task-1 start (50 epochs)", starts)):
         rows = [by_seed[s] for s in seeds if s in by_seed]
-        cells = [mean_std([r["top1"] for r in rows]), mean_std([r["knn_top1"] for r in rows])]
-        lines.append(f"| {label} | {len(rows)} | " + " | ".join(cells) + " | | | | | |")
-    for strategy in (s for s in STRATEGIES if s in runs):
-        rows = list(runs[strategy].values())
-        cells = [mean_std([r[k] for r in rows if r.get(k) is not None]) for k in ("top1", "knn_top1", *METRICS)]
+        entries = [mean_std([r["top1"] for r in rows]), mean_std([r["knn_top1"] for r in rows])]
+        lines.append(f"| {name} | | {len(rows)} | " + " | ".join(entries) + " | | | | | |")
+    for cell in ordered:
+        rows = list(cells[cell].values())
+        entries = [mean_std([r[k] for r in rows if r.get(k) is not None]) for k in ("top1", "knn_top1", *METRICS)]
         seconds = statistics.mean(r["train_seconds"] for r in rows)
-        paper = PAPER.get(method, {}).get(strategy)
+        paper = PAPER.get(method, {}).get(cell[0]) if cell[1] == 10 and not cell[2] else None
         lines.append(
-            f"| {LABELS[strategy]} | {len(rows)} | "
-            + " | ".join(cells)
+            f"| {label(cell)} | {cell[1]} | {len(rows)} | "
+            + " | ".join(entries)
             + f" | {seconds:.0f} | {'' if paper is None else f'{paper:.2f}'} |"
         )
     lines += ["", "Per seed, linear top-1 (%):", ""]
-    lines += ["| seed | task-1 start | " + " | ".join(LABELS[s] for s in STRATEGIES if s in runs) + " |"]
-    lines += ["|---|---|" + "---|" * sum(s in runs for s in STRATEGIES)]
+    lines += ["| seed | task-1 start | " + " | ".join(f"{label(c)}, {c[1]}" for c in ordered) + " |"]
+    lines += ["|---|---|" + "---|" * len(ordered)]
     for seed in seeds:
         start = f"{starts[seed]['top1']:.2f}" if seed in starts else "–"
-        cells = [f"{runs[s][seed]['top1']:.2f}" if seed in runs[s] else "–" for s in STRATEGIES if s in runs]
-        lines.append(f"| {seed} | {start} | " + " | ".join(cells) + " |")
+        entries = [f"{cells[c][seed]['top1']:.2f}" if seed in cells[c] else "–" for c in ordered]
+        lines.append(f"| {seed} | {start} | " + " | ".join(entries) + " |")
     lines += ["", "Paired differences of linear top-1 (per seed; mean; 95% t-interval):", ""]
-    lines += ["| pair | per-seed differences | mean | 95% interval |", "|---|---|---|---|"]
-    for a, b in PAIRS:
-        if a not in runs or b not in runs:
+    lines += ["| steps | pair | per-seed differences | mean | 95% interval |", "|---|---|---|---|---|"]
+    for a, b, diff in paired_rows(cells, PAIRS):
+        lines.append(f"| {a[1]} | {label(a)} − {label(b)} | " + " | ".join(format_difference(diff)) + " |")
+    for cell in ordered:
+        if cell[0] not in ("ours", "cassle"):
             continue
-        diff = paired_difference({s: r["top1"] for s, r in runs[a].items()}, {s: r["top1"] for s, r in runs[b].items()})
-        if diff is None:
-            continue
-        interval = "–" if diff["low"] != diff["low"] else f"[{diff['low']:+.2f}, {diff['high']:+.2f}]"
-        per_seed = ", ".join(f"{d:+.2f}" for d in diff["diffs"])
-        lines.append(f"| {LABELS[a]} − {LABELS[b]} | {per_seed} | {diff['mean']:+.2f} | {interval} |")
-    for strategy in ("ours", "cassle"):
-        folders = [r["folder"] for r in runs.get(strategy, {}).values() if (r["folder"] / "task_matrix.csv").exists()]
+        folders = [r["folder"] for r in cells[cell].values() if (r["folder"] / "task_matrix.csv").exists()]
         if not folders:
             continue
         matrix = mean_matrix(folders)
-        lines += ["", f"{LABELS[strategy]}: linear accuracy matrix, mean over {len(folders)} seed(s) (%)", ""]
-        lines += ["| after | " + " | ".join(f"task {i + 1}" for i in range(len(matrix))) + " |"]
+        lines += ["", f"{label(cell)}, {cell[1]} steps: linear accuracy matrix, mean over {len(folders)} seed(s) (%)"]
+        lines += ["", "| after | " + " | ".join(f"task {i + 1}" for i in range(len(matrix))) + " |"]
         lines += ["|---|" + "---|" * len(matrix)]
         lines += [f"| {t + 1} | " + " | ".join(f"{a:.2f}" for a in row) + " |" for t, row in enumerate(matrix)]
-    for strategy in ("ours", "ours_random"):
+    for cell in ordered:
+        if cell[0] not in ("ours", "ours_random"):
+            continue
         shares = {
             seed: stream_shares(r["folder"])
-            for seed, r in sorted(runs.get(strategy, {}).items())
+            for seed, r in sorted(cells[cell].items())
             if (r["folder"] / "online_steps.csv.gz").exists()
         }
         if not shares:
             continue
         by_step = stream_share_by_step(list(shares.values()))
-        lines += ["", f"{LABELS[strategy]}: stream share among the selected by local step (random: 1/3), mean over"]
-        lines += [f"{len(shares)} seed(s) and the stream batches from the third on", ""]
+        lines += ["", f"{label(cell)}, {cell[1]} steps: stream share among the selected by local step (random: 1/3),"]
+        lines += [f"mean over {len(shares)} seed(s) and the stream batches from the third on", ""]
         lines += ["| step | " + " | ".join(map(str, range(len(by_step)))) + " |", "|---|" + "---|" * len(by_step)]
         lines += ["| share | " + " | ".join(f"{v:.3f}" for v in by_step) + " |"]
-        lines += ["", f"{LABELS[strategy]}: last − first local step's stream share, per stream batch from the third on"]
-        lines += ["(mean ± standard error over the batches):", ""]
+        lines += ["", f"{label(cell)}, {cell[1]} steps: last − first local step's stream share, per stream batch from"]
+        lines += ["the third on (mean ± standard error over the batches):", ""]
         lines += ["| seed | batches | drift |", "|---|---|---|"]
         for seed, run in shares.items():
             mean, stderr, batches = stream_share_drift(run)

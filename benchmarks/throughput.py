@@ -248,7 +248,7 @@ class StepTimer(Callback):
 
 
 def part_step(args) -> dict:
-    from solo_ossl.pretrain import run_pretrain
+    from solo_ossl.run.pretrain import run_pretrain
 
     timer = StepTimer()
     with tempfile.TemporaryDirectory() as tmp:
@@ -263,42 +263,21 @@ def part_step(args) -> dict:
 
 
 def part_bare(args) -> dict:
-    """The no-RALS online step as a plain PyTorch loop over the online regime's own pieces (memory draw, selection,
-    ``optimize_step``, SLCLRS, ``memory.add``): no Trainer, hooks, logging or step CSV."""
-    from solo_ossl.data import build_datasets, class_order, split_tasks
-    from solo_ossl.online.step import join_candidates, optimize_step
-    from solo_ossl.online.stream import StreamBatchSampler, stream_order
-    from solo_ossl.regimes import build_model
-    from solo_ossl.utils.device import autocast_dtype, resolve_precision, training_device
+    """The no-RALS online step as a plain PyTorch loop: the online algorithm's own ``train_stream_batch`` over the
+    stream (``solo_ossl.run.bare``), without Trainer, hooks, logging or the step CSV."""
+    from solo_ossl.online.algorithm import train_stream_batch
+    from solo_ossl.run.bare import bare_online_run
+    from solo_ossl.utils.device import autocast_dtype, resolve_precision
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = step_config(args, False, args.precision, tmp)
-    torch.manual_seed(cfg.seed)
-    device = training_device(cfg.accelerator)
-    splits = build_datasets(cfg.data, cfg.seed)
-    tasks = split_tasks(class_order(splits.num_classes, cfg.data.class_order_seed), cfg.data.num_tasks)
-    order = stream_order(splits.train.targets, tasks, list(range(2, cfg.data.num_tasks + 1)), cfg.seed)
-    model = build_model(cfg, splits.num_classes, splits.mean, splits.std, splits.train).to(device).train()
-    learner, optimizer = model.regime, model.build_optimizer()
+    run = bare_online_run(cfg)
     dtype = autocast_dtype(resolve_precision(cfg.precision, cfg.accelerator))
-    not_measured = torch.full((), float("nan"), device=device)
     wall, last = [], time.perf_counter()
-    for batch in StreamBatchSampler(order, cfg.online.stream_batch_size):
-        x = splits.train.images[batch].to(device)
-        y = splits.train.targets[batch].to(device)
-        schedule = learner.stream_batch_schedule(optimizer)
-        for step in range(cfg.online.steps_per_batch):
-            memory_x, memory_y = learner.draw_memory(device, device)
-            v1, v2 = model.augment(join_candidates(x, memory_x))
-            targets = join_candidates(y, memory_y)
-            kept, _, _ = learner.select_candidates(step, v1, v2, len(x), not_measured)
-            if kept is not None:
-                v1, v2, targets = v1[kept], v2[kept], targets[kept]
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                loss = optimize_step(model, optimizer, v1, v2, targets)
-            schedule.step()
-        learner.memory.add(x, y)
-        loss.item()
+    for batch in run.batches():
+        with torch.autocast(run.device.type, dtype=dtype, enabled=dtype is not None):
+            log, values = train_stream_batch(run.learner, run.model, run.optimizer, batch)
+        run.learner.end_stream_batch(log, values)
         now = time.perf_counter()
         wall.append(now - last)
         last = now

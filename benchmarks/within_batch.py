@@ -30,10 +30,11 @@ from lightning.pytorch.callbacks import Callback
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from solo_ossl.args import load_config  # noqa: E402
-from solo_ossl.compare import METHOD_FILES, scale_preset  # noqa: E402
+from solo_ossl.compare.cli import scale_preset  # noqa: E402
+from solo_ossl.compare.strategies import METHOD_FILES  # noqa: E402
 from solo_ossl.methods import METHODS  # noqa: E402
 from solo_ossl.online.selection import RalsSelection  # noqa: E402
-from solo_ossl.pretrain import run_pretrain  # noqa: E402
+from solo_ossl.run.pretrain import run_pretrain  # noqa: E402
 
 SHARED_NPZ = ROOT.parent / "shared" / "datasets" / "cifar100" / "cifar100_uint8.npz"
 # name -> (method, overrides); lr is SLCLRS's max lr (the configs: BT 0.05, SimCLR 1.0, as CaSSLe's recipes scale).
@@ -75,7 +76,7 @@ class ScoreRecordingRals(RalsSelection):
 
     def unit_losses(self, method, v1, v2):
         current, anchor = super().unit_losses(method, v1, v2)
-        self.scores.setdefault(method.regime.position, []).append((current.float() - anchor.float()).cpu())
+        self.scores.setdefault(method.regime.learner.position, []).append((current.float() - anchor.float()).cpu())
         return current, anchor
 
 
@@ -84,7 +85,7 @@ class InjectRule(Callback):
         self.rule = rule
 
     def on_train_start(self, trainer, pl_module) -> None:
-        pl_module.regime.selection = self.rule
+        pl_module.regime.learner.selection = self.rule
 
 
 def task1_checkpoint(method: str, epochs: int, out: Path, data: list[str]) -> Path:

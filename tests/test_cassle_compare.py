@@ -9,15 +9,16 @@ from lightning.pytorch.callbacks import Callback
 from solo_ossl.args import load_config
 from solo_ossl.compare import PAPER_STRATEGIES, compare, main
 from solo_ossl.data import class_order, split_tasks
-from solo_ossl.pretrain import run_pretrain
+from solo_ossl.modules import batch_stats_without_update
 from solo_ossl.regimes import build_model
+from solo_ossl.run.pretrain import run_pretrain
 from solo_ossl.utils.checkpoint import weights_fingerprint
 
 from .conftest import TINY
 
 
 def tiny_cassle_model(tiny_config, config):
-    cfg = tiny_config(config, "++cassle.enabled=true", "++cassle.proj_hidden_dim=32")
+    cfg = tiny_config(config, "++regime=cassle", "++cassle.proj_hidden_dim=32")
     return build_model(cfg, 10, (0.5,) * 3, (0.25,) * 3)
 
 
@@ -30,7 +31,7 @@ def test_distillation_trains_predictor_and_leaves_frozen_model_alone(tiny_config
         views = [torch.randn(16, 3, 32, 32), torch.randn(16, 3, 32, 32)]
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         for _ in range(3):
-            z = [model(v)["z"] for v in views]
+            z = [model(v) for v in views]
             distill = model.distiller.loss(model, views, z)
             optimizer.zero_grad()
             (model.ssl_loss(*z) + distill).backward()
@@ -46,6 +47,42 @@ def test_distillation_trains_predictor_and_leaves_frozen_model_alone(tiny_config
         assert not all(torch.equal(current[k], after[k]) for k in current)
         model.distiller.refresh(model)  # a new task starts from the current model
         assert all(torch.equal(current[k], v) for k, v in model.distiller.frozen.backbone.state_dict().items())
+
+
+def naive_barlow(p: torch.Tensor, z: torch.Tensor, lamb: float, scale: float) -> float:
+    """Barlow Twins' loss by loops: columns standardized with their biased std (eps 1e-5), C = P^T Z / N."""
+    n, d = p.shape
+    ps = [(p[:, j] - p[:, j].mean()) / (p[:, j].var(unbiased=False) + 1e-5).sqrt() for j in range(d)]
+    zs = [(z[:, j] - z[:, j].mean()) / (z[:, j].var(unbiased=False) + 1e-5).sqrt() for j in range(d)]
+    total = 0.0
+    for i in range(d):
+        for j in range(d):
+            c = float((ps[i] * zs[j]).sum()) / n
+            total += (1 - c) ** 2 if i == j else lamb * c**2
+    return scale * total
+
+
+def test_barlow_twins_distiller_weighs_its_own_lambda_scale_and_distill_lamb(tiny_config):
+    cfg = tiny_config(
+        "pretrain/embedded/barlow",
+        "++regime=cassle",
+        "++cassle.proj_hidden_dim=32",
+        "++cassle.distill_lamb=0.7",
+        "++cassle.barlow_lamb=0.02",
+        "++cassle.barlow_scale_loss=0.3",
+        "++method.proj_output_dim=8",
+    )
+    torch.manual_seed(0)
+    model = build_model(cfg, 10, (0.5,) * 3, (0.25,) * 3)
+    views = [torch.randn(12, 3, 32, 32), torch.randn(12, 3, 32, 32)]
+    outs = [model(v) for v in views]
+    with torch.no_grad():
+        distill = model.distiller.loss(model, views, outs).item()
+        predictions = [model.distiller.predictor(o["z"]) for o in outs]
+        with batch_stats_without_update(model):
+            frozen = [model(v)["z"] for v in views]  # the frozen copy equals the model until it trains
+    expected = 0.7 * sum(naive_barlow(p, z, 0.02, 0.3) for p, z in zip(predictions, frozen, strict=True)) / 2
+    assert distill == pytest.approx(expected, rel=1e-4)
 
 
 class IndexRecorder(Callback):
@@ -71,7 +108,7 @@ def test_cassle_and_offline_make_exactly_e_passes_over_their_own_data(tiny_confi
             *common,
             f"++data.tasks=[{task}]",
             f"++max_epochs={epochs}",
-            "++cassle.enabled=true",
+            "++regime=cassle",
             f"++pretrained_ckpt={previous}",
             f"++name=cassle{task}",
         )
@@ -91,59 +128,64 @@ def test_cassle_and_offline_make_exactly_e_passes_over_their_own_data(tiny_confi
 
 
 def tiny_compare_args(out, *extra: str) -> list[str]:
-    """The comparison runner on the embedded data with a tiny model, N = 3, one epoch per offline run."""
+    """The comparison runner on the embedded data with a tiny model, N = 3, one epoch per offline run, the sequence
+    truncated to tasks 1-3 (a 3 x 3 task matrix)."""
     common = ["--dataset", "embedded", "--method", "barlow", "--steps", "3", "--output-dir", str(out), *TINY]
     tiny = ["++online.stream_batch_size=32", "++optimizer.batch_size=32", "++max_epochs=1", "++eval.every=0"]
+    tiny.append("++data.last_task=3")
     return [*common, *tiny, *extra]
 
 
 def test_comparison_runner_writes_reports_and_skips_finished_runs(tmp_path, capsys, monkeypatch):
     args = tiny_compare_args(tmp_path, "++cassle.proj_hidden_dim=32", "++online.k=64")
-    results = compare([*args, "--seeds", "0", "1"])
-    assert sorted((r["strategy"], r["seed"]) for r in results) == sorted(
-        (s, seed) for s in PAPER_STRATEGIES for seed in (0, 1)
-    )
+    pair = ("ours", "cassle")
+    results = compare([*args, "--seeds", "0", "1", "--strategies", *pair])
+    assert sorted((r["strategy"], r["seed"]) for r in results) == sorted((s, seed) for s in pair for seed in (0, 1))
     with (tmp_path / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert {(r["strategy"], r["seed"]) for r in rows} == {(s, str(seed)) for s in PAPER_STRATEGIES for seed in (0, 1)}
+    assert {(r["strategy"], r["seed"]) for r in rows} == {(s, str(seed)) for s in pair for seed in (0, 1)}
     assert all(float(r["images_backward"]) > 0 and float(r["train_seconds"]) > 0 for r in rows)
     assert all(0 <= float(r["knn_top1"]) <= 100 for r in rows)
     ours = next(r for r in rows if r["strategy"] == "ours")
     assert int(ours["images_forward"]) > int(ours["images_backward"])  # RALS scoring passes are counted
-    for strategy in ("ours", "cassle"):  # tasks one after another: a 5 x 5 matrix and its metrics
+    for strategy in pair:  # tasks one after another: a 3 x 3 matrix (truncated) and its metrics
         run = tmp_path / f"{strategy}_3_seed0"
         with (run / "task_matrix.csv").open() as f:
             matrix = list(csv.DictReader(f))
-        assert len(matrix) == 2 * 25 and (run / "task_matrix.png").stat().st_size > 1000
+        assert len(matrix) == 2 * 9 and (run / "task_matrix.png").stat().st_size > 1000
+        assert {int(r["after_task"]) for r in matrix} == {1, 2, 3} == {int(r["task"]) for r in matrix}
         assert all(r[m] != "" for r in rows if r["strategy"] == strategy for m in ("average", "forgetting"))
-    assert not (tmp_path / "offline_3_seed0" / "task_matrix.csv").exists()
     table = (tmp_path / "results.md").read_text()
-    for label in ("Offline", "CaSSLe", "Ours without RALS", "| Ours |", "±", "Ours − CaSSLe", "95% interval"):
+    for label in ("CaSSLe", "| Ours |", "±", "Ours − CaSSLe", "95% interval"):
         assert label in table
     assert (tmp_path / "results.png").stat().st_size > 1000
 
-    # Runs accumulate: a new strategy and seed later train only what is missing.
-    before = {p: json.loads((tmp_path / f"{p}_3_seed0" / "result.json").read_text()) for p in PAPER_STRATEGIES}
+    # Runs accumulate: new strategies later train only what is missing.
+    before = {p: json.loads((tmp_path / f"{p}_3_seed0" / "result.json").read_text()) for p in pair}
     capsys.readouterr()
     again = compare([*args, "--seeds", "0", "--strategies", *PAPER_STRATEGIES, "ours_random"])
     out = capsys.readouterr().out
-    assert out.count("done before, skipped") == 5  # task 1 and the four strategies of seed 0
-    assert {(r["strategy"], r["seed"]) for r in again} >= {("ours_random", 0), ("ours", 1)}
+    assert out.count("done before, skipped") == 3  # task 1, Ours and CaSSLe of seed 0
+    assert {(r["strategy"], r["seed"]) for r in again} >= {("ours_random", 0), ("offline", 0), ("ours", 1)}
     assert {r["strategy"]: r for r in again if r["seed"] == 0 and r["strategy"] in before} == before
-    assert "Ours, random selection" in (tmp_path / "results.md").read_text()
+    assert not (tmp_path / "offline_3_seed0" / "task_matrix.csv").exists()
+    table = (tmp_path / "results.md").read_text()
+    assert "Ours, random selection" in table and "Offline" in table and "Ours without RALS" in table
 
     # Another probe re-probes the finished checkpoints without training them again.
-    import solo_ossl.compare as compare_module
+    import solo_ossl.compare.probe as probe_module
+    import solo_ossl.compare.runner as runner_module
 
     modes = []
-    real = compare_module.evaluate
+    real = probe_module.evaluate
 
     def spy(cfg, knn=True):
         modes.append(cfg.mode)
         return real(cfg, knn)
 
-    monkeypatch.setattr(compare_module, "evaluate", spy)
-    monkeypatch.setattr(compare_module, "run_pretrain", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(probe_module, "evaluate", spy)
+    monkeypatch.setattr(runner_module, "run_pretrain", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(runner_module, "run_continual", lambda *a, **k: pytest.fail("trained again"))
     compare([*args, "--seeds", "0", "--strategies", "ours", "--probe", "augmented"])
     assert modes == ["augmented"]
     assert json.loads((tmp_path / "ours_3_seed0" / "result.json").read_text())["probe"] == "augmented"
@@ -200,7 +242,7 @@ def test_main_continual_runs_cassle_over_tasks_2_to_5_and_continues_after_an_int
     assert done.stdout.strip().endswith(f"checkpoint: {finals[-1]}")
     for task, final in zip(range(2, 6), finals, strict=True):
         saved = torch.load(final, weights_only=False)["solo_ossl"]["config"]
-        assert saved["data"]["tasks"] == [task] and saved["cassle"]["enabled"]
+        assert saved["data"]["tasks"] == [task] and saved["regime"] == "cassle"
         assert any(k.startswith("distiller.predictor.") for k in torch.load(final, weights_only=False)["state_dict"])
     # An interrupted sequence: task 4 and 5 lost; the rerun trains only those.
     stamps = {t: finals[t - 2].stat().st_mtime_ns for t in (2, 3)}

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from solo_ossl.args import load_config, load_linear_config
-from solo_ossl.args.validate import validate_linear, validate_pretrain
+from solo_ossl.run.validate import validate_linear, validate_pretrain
 from solo_ossl.utils.errors import SoloOsslError
 
 from .conftest import TINY, run_script
@@ -65,7 +65,7 @@ def test_corrupt_checkpoint(tmp_path):
     [
         ("pretrain/embedded/barlow", ["++backbone.name=vit"], "unknown backbone.name 'vit' (choose resnet18)"),
         ("pretrain/embedded/barlow", ["++backbone.width=0"], "backbone.width must be positive"),
-        ("pretrain/embedded/barlow", ["++method.name=byol"], "unknown method.name 'byol' (choose simclr,"),
+        ("pretrain/embedded/barlow", ["++method.name=dino"], "unknown method.name 'dino' (choose simclr,"),
         ("pretrain/embedded/barlow", ["++method.group_size=0"], "method.group_size must be >= 1"),
         ("pretrain/embedded/barlow", ["++optimizer.batch_size=0"], "optimizer.batch_size must be at least 1"),
         ("pretrain/embedded/barlow", ["++scheduler.max_warmup_share=1.5"], "scheduler.max_warmup_share must be in"),
@@ -74,9 +74,14 @@ def test_corrupt_checkpoint(tmp_path):
         ("pretrain/embedded/barlow", ["++precision=fp8"], "unknown precision 'fp8'"),
         ("pretrain/embedded/barlow", ["++devices=0"], "devices and num_nodes must be at least 1"),
         ("pretrain/embedded/barlow", ["++eval.knn.k=0"], "eval.knn.k must be at least 1"),
-        ("pretrain/embedded/barlow", ["++cassle.distill_lamb=-1"], "cassle.distill_lamb must be at least 0"),
-        ("online/embedded/barlow_rals", ["++cassle.enabled=true"], "exclude each other"),
-        ("online/embedded/barlow_rals", ["++online.memory.policy=fifo"], "unknown online.memory.policy 'fifo'"),
+        ("pretrain/embedded/barlow", ["++regime=cassle", "++cassle.distill_lamb=-1"], "cassle.distill_lamb must be at"),
+        (
+            "pretrain/embedded/barlow",
+            ["++regime=streaming"],
+            "unknown regime 'streaming' (choose offline, cassle, online)",
+        ),
+        ("online/embedded/barlow_rals", ["++online.memory.policy=lru"], "unknown online.memory.policy 'lru'"),
+        ("online/embedded/barlow_rals", ["++online.schedule=step"], "unknown online.schedule 'step'"),
         ("online/embedded/barlow_rals", ["++online.checkpoint_every=0"], "online.checkpoint_every must be at least 1"),
     ],
 )

@@ -137,8 +137,8 @@ def dali_overrides(root, device="cpu"):
 )
 def test_online_and_linear_runs_through_dali(tmp_path, tiny_config, device):
     from solo_ossl.args import load_linear_config
-    from solo_ossl.linear import run_linear
-    from solo_ossl.pretrain import run_pretrain
+    from solo_ossl.run.linear import run_linear
+    from solo_ossl.run.pretrain import run_pretrain
 
     root = write_jpeg_tree(tmp_path / "tree", per_class=8)
     cfg = tiny_config(
@@ -167,7 +167,7 @@ def test_online_and_linear_runs_through_dali(tmp_path, tiny_config, device):
 
 
 def test_loader_errors(tiny_config):
-    from solo_ossl.pretrain import run_pretrain
+    from solo_ossl.run.pretrain import run_pretrain
 
     with pytest.raises(SoloOsslError, match="needs data.dataset=imagefolder"):
         run_pretrain(tiny_config("pretrain/embedded/barlow", "++data.loader=dali"))
@@ -194,12 +194,12 @@ def test_prefetched_runs_equal_runs_on_demand(tmp_path):
     _, on_demand = transform(root, "multiview", seed=3)
     first, second = torch.tensor([0, 5, 7, 2]), torch.tensor([11, 1, 3, 3])
     prefetching.prefetch(first)
-    assert prefetching._scheduled is not None
+    assert prefetching.pending_prefetch is not None
     for indices in (first, second):
         for a, b in zip(prefetching(indices), on_demand(indices), strict=True):
             assert torch.equal(a, b)
     prefetching.prefetch(first)  # not asked for: dropped, and the call still returns the batch asked for
-    assert prefetching(second)[0].shape == (4, 3, 24, 24) and prefetching._scheduled is None
+    assert prefetching(second)[0].shape == (4, 3, 24, 24) and prefetching.pending_prefetch is None
 
 
 def test_encoded_file_cache_is_bounded_and_serves_later_reads(tmp_path):

@@ -18,7 +18,7 @@ ONLINE = [
     "--config-name",
     "online/embedded/barlow_rals",
     *TINY,
-    "++data.synthetic_per_class=48",  # 480 samples: 15 stream batches of 32, two processes of 16
+    "++data.synthetic_per_class=24",  # 240 samples: 8 stream batches of 32 (the last 16), two processes of half
     "++online.stream_batch_size=32",
     "++online.steps_per_batch=3",
     "++online.skip_first_task=false",
@@ -86,14 +86,14 @@ def test_two_process_online_run_shards_the_stream_and_memory_and_resumes_exactly
     assert online["shards"][0]["images_backward"] == online["shards"][1]["images_backward"]  # global counters
     # (check_replicas compared the weights of both processes after every stream batch)
 
-    # Interrupted after batch 7 (last checkpoint at 6), resumed: the same weights as the uninterrupted run.
-    two_processes("main_pretrain.py", *ONLINE, *TWO, out, "++name=cut", "++online.max_stream_batches=7")
-    last = tmp_path / "cut" / "checkpoints" / "last.ckpt"
-    assert torch.load(last, weights_only=False)["online"]["shards"][0]["position"] == 6
-    two_processes("main_pretrain.py", *ONLINE, *TWO, out, "++name=cut", f"++resume={last}")
-    resumed = torch.load(tmp_path / "cut" / "final.ckpt", weights_only=False)
+    # Resumed from the checkpoint at the end of task 3 (stream batch 5 of 8): the same weights as the uninterrupted run.
+    middle = tmp_path / "full" / "checkpoints" / "task3.ckpt"
+    assert torch.load(middle, weights_only=False)["online"]["shards"][0]["position"] == 5
+    two_processes("main_pretrain.py", *ONLINE, *TWO, out, "++name=resumed", f"++resume={middle}")
+    resumed = torch.load(tmp_path / "resumed" / "final.ckpt", weights_only=False)
     for key, value in full["state_dict"].items():
         assert torch.equal(value, resumed["state_dict"][key]), key
+    last = middle
 
     # A different number of processes cannot take over the memory shards.
     one = run_script("main_pretrain.py", *ONLINE, out, "++name=cut", f"++resume={last}")
@@ -107,7 +107,8 @@ def test_two_process_offline_pretraining_and_linear_evaluation(tmp_path):
     final = tmp_path / "offline" / "final.ckpt"
     assert "backbone.conv1.weight" in torch.load(final, weights_only=False)["state_dict"]
     linear = ["--config-name", "linear/embedded", "++data.dataset=synthetic", "++data.synthetic_num_classes=10"]
-    linear += ["++data.synthetic_per_class=32", "++precision=32", "++progress_bar=false", "++max_epochs=1", out]
+    linear += ["++data.synthetic_per_class=32", "++data.crop_size=16", "++precision=32", "++progress_bar=false"]
+    linear += ["++max_epochs=1", out]
     linear += [f"++pretrained_ckpt={final}", "++mode=augmented", "++accelerator=cpu", "++devices=2", "++strategy=ddp"]
     result = two_processes("main_linear.py", *linear)
     assert result.stdout.count("linear probe") == 1  # one process reports
@@ -122,7 +123,7 @@ def test_a_crashed_process_stops_the_run_instead_of_hanging_it(tmp_path):
     from .conftest import ROOT
 
     cmd = [sys.executable, str(ROOT / "main_pretrain.py"), *ONLINE, *TWO, f"++output_dir={tmp_path}"]
-    cmd += ["++dist_timeout_s=20", "++online.steps_per_batch=20"]
+    cmd += ["++dist_timeout_s=10", "++online.steps_per_batch=20"]
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     started = time.monotonic()
     with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as launcher:

@@ -10,8 +10,8 @@ import torch
 from solo_ossl.args import load_linear_config
 from solo_ossl.compare import compute_matched_epochs, paired_difference
 from solo_ossl.eval import continual_metrics, knn_accuracy, per_task_accuracy
-from solo_ossl.linear import run_knn
-from solo_ossl.pretrain import run_pretrain
+from solo_ossl.run.linear import run_knn
+from solo_ossl.run.pretrain import run_pretrain
 from solo_ossl.utils.errors import SoloOsslError
 
 from .conftest import run_script
@@ -69,6 +69,29 @@ def test_continual_metrics_match_their_definitions():
         continual_metrics([[1, 2]])
 
 
+def test_the_task_matrix_has_a_row_per_checkpoint_and_a_column_per_task(tmp_path):
+    import csv
+
+    from solo_ossl.compare.runner import task_matrices, write_task_matrix
+
+    # The probes of the checkpoints after tasks 1, 2, 3: each holds the accuracy on every task's classes.
+    probes = [
+        {"linear_tasks": [60, 10, 12], "knn_tasks": [1, 2, 3]},
+        {"linear_tasks": [50, 55, 20], "knn_tasks": [4, 5, 6]},
+    ]
+    probes.append({"linear_tasks": [45, 50, 58], "knn_tasks": [7, 8, 9]})
+    matrices = task_matrices(probes, 3)
+    assert matrices["linear"][0] == [60, 10, 12] and [row[0] for row in matrices["linear"]] == [60, 50, 45]
+    metrics = {p: continual_metrics(m) for p, m in matrices.items()}
+    assert metrics["linear"]["forgetting"] == pytest.approx(10.0)  # column-wise: task 1 from 60 to 45, task 2 55 to 50
+    write_task_matrix(tmp_path, matrices, metrics)
+    with (tmp_path / "task_matrix.csv").open() as f:
+        cells = {(r["probe"], int(r["after_task"]), int(r["task"])): float(r["accuracy"]) for r in csv.DictReader(f)}
+    assert cells[("linear", 1, 2)] == 10.0 and cells[("linear", 2, 1)] == 50.0 and cells[("knn", 3, 2)] == 8.0
+    assert len(cells) == 2 * 9
+    assert task_matrices(probes, 2)["linear"] == [[60, 10], [50, 55], [45, 50]]  # columns of a truncated sequence
+
+
 def test_per_task_accuracy_splits_by_the_tasks_classes():
     targets = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
     predictions = torch.tensor([0, 1, 0, 0, 0, 0, 2, 3])
@@ -103,7 +126,7 @@ def metrics_rows(run_dir):
 
 
 def test_online_knn_monitor_logs_on_schedule_and_leaves_training_alone(tiny_config, tmp_path):
-    common = [*ONLINE, "++method.group_size=4", "++online.k=24"]
+    common = [*ONLINE, "++data.synthetic_per_class=16", "++method.group_size=4", "++online.k=24"]
     monitored = tiny_config("online/embedded/barlow_rals", *common, "++eval.every=3", "++name=monitored")
     plain = tiny_config("online/embedded/barlow_rals", *common, "++eval.every=0", "++name=plain")
     with_monitor = torch.load(run_pretrain(monitored), weights_only=False)["state_dict"]
@@ -112,8 +135,8 @@ def test_online_knn_monitor_logs_on_schedule_and_leaves_training_alone(tiny_conf
         assert torch.equal(with_monitor[key], without[key]), key
     rows = [r for r in metrics_rows(tmp_path / "monitored") if r.get("knn_stream_batch")]
     positions = [int(float(r["knn_stream_batch"])) for r in rows]
-    # every 3 stream batches, and at the task ends (4 batches of 16 per task: 4, 8, ..., 20)
-    assert positions == sorted({*range(3, 21, 3), *range(4, 21, 4)})
+    # every 3 stream batches, and at the task ends (2 batches of 16 per task: 2, 4, ..., 10)
+    assert positions == sorted({*range(3, 11, 3), *range(2, 11, 2)})
     assert all(0 <= float(r["knn_top1"]) <= 100 for r in rows)
     assert not any(r.get("knn_top1") for r in metrics_rows(tmp_path / "plain"))
     assert (tmp_path / "monitored" / "online_curves.png").stat().st_size > 1000
@@ -144,14 +167,22 @@ def test_tensorboard_logger_writes_events_beside_the_csv(tiny_config, tmp_path):
     assert metrics_rows(tmp_path / "tb")
 
 
-def test_unknown_or_missing_logger_is_a_clear_error(tiny_config):
+def test_unknown_or_missing_logger_is_a_clear_error(tiny_config, tmp_path):
     with pytest.raises(SoloOsslError, match="key 'logger'.*expected one of \\[csv, tensorboard, wandb\\]"):
         tiny_config("pretrain/embedded/barlow", "++logger=mlflow")
+    cfg = tiny_config("pretrain/embedded/barlow", "++logger=wandb")
     try:  # wandb is optional: without it, asking for it names the package to install
         import wandb  # noqa: F401
     except ImportError:
         with pytest.raises(SoloOsslError, match="pip install wandb"):
-            run_pretrain(tiny_config("pretrain/embedded/barlow", "++logger=wandb"))
+            run_pretrain(cfg)
+        return
+    from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
+    from solo_ossl.run.common import build_loggers
+
+    loggers = build_loggers(cfg, tmp_path)  # with it, Weights & Biases logs beside metrics.csv
+    assert [type(logger) for logger in loggers] == [CSVLogger, WandbLogger]
 
 
 def test_main_knn_on_a_checkpoint(tiny_config, tmp_path):

@@ -14,13 +14,14 @@ from solo_ossl.args.schema import ViewAugmentConfig
 from solo_ossl.backbones import BACKBONES
 from solo_ossl.data.augment import ViewAugment
 from solo_ossl.data.datasets import EMBEDDED_PATH
-from solo_ossl.linear import linear_schedule
 from solo_ossl.losses import simclr_distill_loss_func
+from solo_ossl.memory import build_memory as ReplayMemory
 from solo_ossl.methods import METHODS
 from solo_ossl.methods.base import warmup_cosine
-from solo_ossl.online import ReplayMemory, random_select
-from solo_ossl.pretrain import run_pretrain
+from solo_ossl.online import random_select
 from solo_ossl.regimes import build_model
+from solo_ossl.run.linear import linear_schedule
+from solo_ossl.run.pretrain import run_pretrain
 
 SIMCLR_JITTER = (0.8, 0.8, 0.8, 0.2)
 BT_JITTER = (0.4, 0.4, 0.2, 0.1)
@@ -78,7 +79,7 @@ def test_dali_colour_twist_is_checked_against_torchvision_statistics():
     import nvidia.dali.types as types
     from nvidia.dali import pipeline_def
 
-    from solo_ossl.data.dali import _view
+    from solo_ossl.data.dali import dali_view
 
     images = _real_images(256)
     cfg = _jitter_only(SIMCLR_JITTER)
@@ -86,7 +87,7 @@ def test_dali_colour_twist_is_checked_against_torchvision_statistics():
     @pipeline_def(batch_size=len(images), num_threads=1, device_id=None, seed=0, enable_conditionals=True)
     def pipeline():
         raw = fn.external_source(name="raw", layout="HWC", dtype=types.UINT8)
-        return _view(raw, cfg, 32, (0.0,) * 3, (1.0,) * 3)
+        return dali_view(raw, cfg, 32, (0.0,) * 3, (1.0,) * 3)
 
     pipe = pipeline()
     pipe.build()
@@ -141,7 +142,7 @@ def test_a_ten_epoch_cassle_task_warms_up_briefly_and_ends_at_its_minimum(tiny_c
         "++data.tasks=[2]",
         "++max_epochs=10",
         "++scheduler.warmup_epochs=10",  # CaSSLe's 10 warm-up epochs, for a 10-epoch task
-        "++cassle.enabled=true",
+        "++regime=cassle",
         f"++pretrained_ckpt={task1}",
         "++name=cassle2",
     )
@@ -172,7 +173,7 @@ def test_simclr_distill_loss_matches_a_naive_loop():
 
 
 def test_simclr_distillation_is_symmetric_with_cassle_settings(tiny_config):
-    cfg = tiny_config("pretrain/embedded/simclr", "++cassle.enabled=true", "++cassle.proj_hidden_dim=32")
+    cfg = tiny_config("pretrain/embedded/simclr", "++regime=cassle", "++cassle.proj_hidden_dim=32")
     assert cfg.cassle.temperature == 0.2 and cfg.cassle.distill_lamb == 1.0
     model = METHODS["simclr"](cfg, 10, (0.5,) * 3, (0.25,) * 3)
     torch.manual_seed(1)
@@ -185,7 +186,7 @@ def test_simclr_distillation_is_symmetric_with_cassle_settings(tiny_config):
 def test_cassle_predictor_carries_over_to_the_next_task(tiny_config):
     common = ["++optimizer.batch_size=32", "++cassle.proj_hidden_dim=32", "++max_epochs=1"]
     task1 = run_pretrain(tiny_config("pretrain/embedded/barlow", *common, "++data.tasks=[1]", "++name=t1"))
-    cassle = [*common, "++cassle.enabled=true"]
+    cassle = [*common, "++regime=cassle"]
     task2 = run_pretrain(
         tiny_config("pretrain/embedded/barlow", *cassle, "++data.tasks=[2]", f"++pretrained_ckpt={task1}", "++name=t2")
     )

@@ -1,7 +1,9 @@
+import math
+
 import pytest
 import torch
 
-from solo_ossl.online import ReplayMemory
+from solo_ossl.memory import build_memory as ReplayMemory
 from solo_ossl.utils.errors import SoloOsslError
 
 
@@ -20,20 +22,21 @@ def test_size_is_capped_and_counts_seen():
     assert len(set(stored.tolist())) == 20  # no duplicates from within-batch slot collisions
 
 
-def test_reservoir_inclusion_is_uniform_over_the_stream():
-    # Each of 200 stream samples should end in a memory of 20 with probability 0.1.
-    counts = torch.zeros(200)
-    trials = 600
+@pytest.mark.parametrize("capacity,length,batch", [(1, 4, 1), (3, 12, 4)], ids=["one slot", "batched"])
+def test_reservoir_inclusion_is_capacity_over_stream_length_for_every_sample(capacity, length, batch):
+    # Vitter's algorithm R: after a stream of n samples each is in a memory of C with probability exactly C / n. An
+    # off-by-one in the draw (j in [0, i) instead of [0, i]) would keep the last sample of the one-slot case with
+    # probability 1/3 instead of 1/4, 10 standard deviations away at 3000 trials.
+    trials = 3000
+    counts = torch.zeros(length)
     for seed in range(trials):
-        memory = ReplayMemory(20, seed=seed)
-        for x in stream(200, batch=16):
+        memory = ReplayMemory(capacity, seed=seed)
+        for x in stream(length, batch=batch):
             memory.add(x)
-        counts[memory.sample(20)[0]] += 1
-    freq = counts / trials
-    assert abs(freq.mean().item() - 0.1) < 1e-6
-    # Binomial std for p=0.1, n=600 is 0.012; early and late halves must agree, no sample far off.
-    assert abs(freq[:100].mean() - freq[100:].mean()) < 0.01
-    assert (freq - 0.1).abs().max() < 0.06
+        counts[memory.data[: len(memory)]] += 1  # the stored samples themselves, not a draw of them
+    p = capacity / length
+    bound = 4.5 * math.sqrt(p * (1 - p) / trials)  # binomial standard deviation of each sample's frequency
+    assert ((counts / trials - p).abs() <= bound).all(), counts / trials
 
 
 def test_random_policy_always_stores_the_newest():
@@ -72,6 +75,78 @@ def test_bad_input():
     with pytest.raises(SoloOsslError, match="capacity"):
         ReplayMemory(0)
     with pytest.raises(SoloOsslError, match="policy"):
-        ReplayMemory(4, policy="fifo")
+        ReplayMemory(4, policy="lru")
     with pytest.raises(SoloOsslError, match="not float"):
         ReplayMemory(4).add(torch.rand(2, 3, 8, 8))
+
+
+def test_fifo_keeps_the_newest():
+    memory = ReplayMemory(10, policy="fifo", seed=0)
+    for x in stream(57, batch=8):
+        memory.add(x)
+    assert sorted(memory.sample(10)[0].tolist()) == list(range(47, 57))
+    memory.add(torch.arange(100, 125))  # a batch larger than the memory: its newest 10 stay
+    assert sorted(memory.sample(10)[0].tolist()) == list(range(115, 125))
+
+
+def near_copies(generator: torch.Generator, distinct: int = 5, copies: int = 10, dim: int = 16) -> torch.Tensor:
+    """``distinct`` random unit vectors, each followed by ``copies`` - 1 near-copies (noise 1e-3), one after another."""
+    base = torch.nn.functional.normalize(torch.randn(distinct, dim, generator=generator), dim=1)
+    noise = 1e-3 * torch.randn(distinct, copies, dim, generator=generator)
+    return (base[:, None] + noise).reshape(distinct * copies, dim)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 10])
+def test_minred_keeps_one_of_each_distinct_sample(batch):
+    generator = torch.Generator().manual_seed(batch)
+    vectors = near_copies(generator)
+    memory = ReplayMemory(5, policy="minred", seed=0)
+    for x in stream(len(vectors), batch=batch):  # samples are indices into the vectors
+        memory.add(x, features=lambda idx: vectors[idx])
+    kept = memory.sample(5)[0]
+    assert sorted((kept // 10).tolist()) == [0, 1, 2, 3, 4]  # one near-copy of each of the five vectors
+
+
+def naive_most_redundant(features: torch.Tensor, count: int) -> list[int]:
+    """The original's loop (continuous_ssl_problem, datasets/mysampler.py, max_coverage_reduction): every row's
+    nearest-neighbour similarity recomputed at each removal."""
+    sim = (features @ features.T + 1) / 2
+    sim.fill_diagonal_(-10.0)
+    removed = []
+    for _ in range(count):
+        row = int(torch.argmax(sim.max(dim=1)[0]))
+        removed.append(row)
+        sim.index_fill_(0, torch.tensor([row]), -10.0)
+        sim.index_fill_(1, torch.tensor([row]), -10.0)
+    return removed
+
+
+def test_minred_removal_equals_the_original_loop_ties_included():
+    from solo_ossl.memory import most_redundant
+
+    generator = torch.Generator().manual_seed(0)
+    features = torch.nn.functional.normalize(torch.randn(200, 8, generator=generator), dim=1)
+    assert most_redundant(features.clone(), 60) == naive_most_redundant(features.clone(), 60)
+    tied = torch.nn.functional.normalize(torch.randn(4, 8, generator=generator), dim=1).repeat(5, 1)  # exact copies
+    assert most_redundant(tied.clone(), 15) == naive_most_redundant(tied.clone(), 15)
+
+
+def test_minred_refreshes_features_by_polyak_average_and_round_trips():
+    memory = ReplayMemory(4, policy="minred", seed=0)
+    table = torch.nn.functional.normalize(torch.randn(8, 6, generator=torch.Generator().manual_seed(1)), dim=1)
+    memory.add(torch.arange(4), features=lambda idx: table[idx])
+    slots = memory.sample_slots(2)
+    new = torch.randn(2, 6)
+    expected = torch.nn.functional.normalize(
+        0.5 * memory.features[slots] + 0.5 * torch.nn.functional.normalize(new, dim=1), dim=1
+    )
+    memory.observe(slots, new)
+    torch.testing.assert_close(memory.features[slots], expected)
+    other = ReplayMemory(4, policy="minred", seed=7)
+    other.load_state_dict(memory.state_dict())
+    assert torch.equal(other.features, memory.features) and torch.equal(other.inserted, memory.inserted)
+    memory.add(torch.arange(4, 8), features=lambda idx: table[idx])
+    other.add(torch.arange(4, 8), features=lambda idx: table[idx])
+    assert torch.equal(memory.data, other.data) and torch.equal(memory.features, other.features)
+    with pytest.raises(SoloOsslError, match="needs the samples' features"):
+        memory.add(torch.arange(2))

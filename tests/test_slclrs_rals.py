@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from solo_ossl.online import batch_stats_without_update, expand_groups, rals_select, slclrs
+from solo_ossl.modules import batch_stats_without_update
+from solo_ossl.online import expand_groups, rals_select, slclrs
 from solo_ossl.utils.errors import SoloOsslError
 
 

@@ -78,6 +78,29 @@ def load_config(argv: list[str], schema: type = PretrainConfig) -> DictConfig:
         raise SoloOsslError(f"bad config{f' (key {key!r})' if key else ''}: {str(e).splitlines()[0]}") from e
 
 
+# Keys that a regime replaced: ``regime`` chooses it (solo_ossl.regimes.REGIMES).
+REPLACED_KEYS = {"cassle.enabled": "cassle", "online.enabled": "online"}
+
+
+def refuse_replaced_keys(keys: list[str], where: str) -> None:
+    for key in keys:
+        if key in REPLACED_KEYS:
+            regime = REPLACED_KEYS[key]
+            raise SoloOsslError(
+                f"{key} ({where}) was replaced by the regime key: write 'regime: {regime}' in the config, or "
+                f"++regime={regime}, instead of {key}"
+            )
+
+
+def _dotted_keys(node: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in node.items():
+        keys.append(f"{prefix}{key}")
+        if isinstance(value, dict):
+            keys += _dotted_keys(value, f"{prefix}{key}.")
+    return keys
+
+
 def _merge_config(argv: list[str], schema: type) -> DictConfig:
     config_path, config_name, overrides = parse_overrides(argv)
     config = OmegaConf.structured(schema)
@@ -86,7 +109,9 @@ def _merge_config(argv: list[str], schema: type) -> DictConfig:
     if config_name:
         config_dir = Path(config_path) if config_path else PACKAGE_CONFIGS
         for layer in _load_yaml(config_dir, config_name):
+            refuse_replaced_keys(_dotted_keys(layer), f"config {config_name}")
             config = OmegaConf.merge(config, layer)
+    refuse_replaced_keys([o.partition("=")[0] for o in overrides], "command line")
     for override in overrides:
         key, _, value = override.partition("=")
         # YAML parsing gives numbers, booleans, lists and null their types, as hydra does.

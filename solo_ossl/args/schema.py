@@ -123,6 +123,9 @@ class DataConfig:
     class_order: list[int] | None = None
     # Offline training on a subset of tasks (1-based), e.g. [1] for the task-1 checkpoint; null = all tasks.
     tasks: list[int] | None = None
+    # > 0: the sequence stops after this task (a run truncated to the first tasks): the stream and CaSSLe's task
+    # loop end there, and "all tasks" means tasks 1..last_task. 0: num_tasks.
+    last_task: int = 0
     # Keep at most this many training images per class (0 = all): CPU-scale experiments.
     train_per_class: int = 0
     synthetic_num_classes: int = 10
@@ -142,10 +145,12 @@ class BackboneConfig:
 
 @dataclass
 class MethodConfig:
-    name: str = "barlow_twins"  # a key of solo_ossl.methods.METHODS: barlow_twins | simclr | vicreg
+    # A key of solo_ossl.methods.METHODS: barlow_twins | simclr | vicreg | byol | simsiam | mocov3.
+    name: str = "barlow_twins"
     proj_hidden_dim: int = 2048
     proj_output_dim: int = 2048
-    temperature: float = 0.2  # simclr
+    pred_hidden_dim: int = 4096  # byol, simsiam, mocov3: the predictor's hidden layer
+    temperature: float = 0.2  # simclr, mocov3
     lamb: float = 0.005  # barlow_twins (CaSSLe's default, cassle/methods/barlow_twins.py)
     scale_loss: float = 0.1  # barlow_twins
     # vicreg's loss weights (cassle/bash_files/continual/cifar/vicreg_distill.sh)
@@ -184,7 +189,8 @@ class SchedulerConfig:
 @dataclass
 class MemoryConfig:
     capacity: int = 10000
-    policy: str = "reservoir"  # a key of solo_ossl.online.memory.POLICIES: reservoir | random
+    # A key of solo_ossl.memory.POLICIES: reservoir | random | fifo | minred.
+    policy: str = "reservoir"
     # Memory samples per step = batches x stream batch size (paper: 1 without RALS, 2 with RALS).
     batches: float = 1.0
     # images: raw uint8 images; indices: dataset indices, decoded each step (large images).
@@ -202,7 +208,8 @@ class StreamConfig:
 
 @dataclass
 class OnlineConfig:
-    enabled: bool = False
+    """The online regime (``regime: online``)."""
+
     steps_per_batch: int = 10
     # > 0: instead of a fixed N, as many local steps as fit in this many seconds before the next stream batch is due
     # (the paper's Fig. 1 scenario). N is planned from the measured step time (a running mean over stream batches;
@@ -212,6 +219,9 @@ class OnlineConfig:
     stream_batch_size: int = 128
     skip_first_task: bool = True
     max_lr: float = 0.05
+    # How lr and momentum move within each stream batch: one_cycle (SLCLRS, the paper's) or constant (every step at
+    # the one-cycle's mean lr and momentum: the ablation that isolates SLCLRS). A key of solo_ossl.online.SCHEDULES.
+    schedule: str = "one_cycle"
     pct_start: float = 0.5
     # pct_start for particular N (the paper's Sec. 5.3: 0.25 at 50 steps; in the online configs), else pct_start.
     pct_start_by_steps: dict[int, float] = field(default_factory=dict)
@@ -228,6 +238,10 @@ class OnlineConfig:
     # (no gradient, BN running statistics untouched); column stream_probe_loss of online_steps.csv. Costs one
     # extra forward of the stream batch per step, and draws from the RNG, so runs with and without it differ.
     probe_stream_loss: bool = False
+    # Diagnostic: online_candidates.npz, per local step and candidate: stream or memory, label, current and anchor
+    # loss, kept; per step the gradient and update norms (solo_ossl.online.candidates). A rule that chooses without
+    # scores (random) then scores too, with the same choices.
+    log_candidates: bool = False
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     # Which candidates (stream + memory) each step trains on: none (all of them); rals (the k whose loss rose most
     # since the stream batch arrived, paper Sec. 4.2); random (k uniformly at random: RALS's ablation, same
@@ -238,15 +252,23 @@ class OnlineConfig:
 
 @dataclass
 class CassleConfig:
-    """CaSSLe distillation from the model frozen at the start of the task (offline, task by task)."""
+    """CaSSLe distillation from the model frozen at the start of the task (``regime: cassle``, task by task)."""
 
-    enabled: bool = False
     distill_lamb: float = 1.0
     proj_hidden_dim: int = 2048  # predictor hidden size
     temperature: float = 0.2  # SimCLR's contrastive distiller
     # Barlow Twins' decorrelative distiller (cassle/distillers/decorrelative.py defaults).
     barlow_lamb: float = 0.005
     barlow_scale_loss: float = 0.1
+
+
+@dataclass
+class MomentumConfig:
+    """Momentum (EMA) targets of methods that have one (solo-learn's keys): tau rises from base_tau to final_tau on a
+    cosine over the run's optimizer steps (online: over the stream's local steps)."""
+
+    base_tau: float = 0.99
+    final_tau: float = 1.0
 
 
 @dataclass
@@ -293,7 +315,11 @@ class HardwareConfig:
 class PretrainConfig(HardwareConfig):
     name: str = "run"
     seed: int = 5
+    # How the method is trained, a key of solo_ossl.regimes.REGIMES: offline (epochs over data.tasks), cassle
+    # (offline with CaSSLe's distillation; main_continual.py runs it task by task) or online (the paper's stream).
+    regime: str = "offline"
     method: MethodConfig = field(default_factory=MethodConfig)
+    momentum: MomentumConfig = field(default_factory=MomentumConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
@@ -305,6 +331,9 @@ class PretrainConfig(HardwareConfig):
     output_dir: str = "trained_models"
     pretrained_ckpt: str = ""  # initialize backbone/projector from this checkpoint
     resume: str = ""  # continue an interrupted run from this checkpoint
+    # Rerunning the same command continues the run in <output_dir>/<name> from its checkpoints/last.ckpt, and a run
+    # that finished (final.ckpt) is not trained again; false starts over.
+    auto_resume: bool = True
     checkpoint_every_epochs: int = 1
     val_every_n_epochs: int = 1  # online linear classifier on the test set; 0 = never
     log_every_n_steps: int = 10

@@ -1,3 +1,3 @@
-from solo_ossl.continual.cassle import CassleRegime, Distiller, run_continual
+from solo_ossl.continual.cassle import Distiller
 
-__all__ = ["CassleRegime", "Distiller", "run_continual"]
+__all__ = ["Distiller"]

@@ -42,11 +42,6 @@ def require_dali() -> None:
         raise SoloOsslError(f"data.loader=dali needs NVIDIA DALI: {INSTALL_HINT}, or set ++data.loader=torch")
 
 
-def default_loader() -> str:
-    """``dali`` where it pays (CUDA and DALI present), else ``torch``: what the ImageNet-100 scripts pass."""
-    return "dali" if torch.cuda.is_available() and dali_available() else "torch"
-
-
 def resolve_dali_device(requested: str, accelerator: str = "auto") -> str:
     """``gpu`` or ``cpu`` for ``data.dali_device`` = auto | gpu | cpu on a run whose ``accelerator`` is given: ``auto``
     follows the device the run trains on. A pipeline must output where training happens (DALI copies its output
@@ -138,7 +133,7 @@ def _normalize(images, mean, std, crop_size: int | None = None, mirror=None):
     )
 
 
-def _view(images, view_cfg, crop_size: int, mean, std):
+def dali_view(images, view_cfg, crop_size: int, mean, std):
     """One view of the recipe of ``ViewAugment``: random resized crop, colour jitter, grayscale, gaussian blur,
     solarization, horizontal flip, each applied to a sample with its probability."""
     import nvidia.dali.fn as fn
@@ -178,7 +173,7 @@ def _decode(device: str):
 
 def _multiview_graph(view_cfgs, crop_size, mean, std, device):
     images = _decode(device)
-    return tuple(_view(images, v, crop_size, mean, std) for v in view_cfgs)
+    return tuple(dali_view(images, v, crop_size, mean, std) for v in view_cfgs)
 
 
 def _linear_train_graph(crop_size, mean, std, device):
@@ -232,6 +227,11 @@ class DaliTransform(nn.Module):
         self.device, self.num_threads, self.max_batch_size, self.seed = device, num_threads, max_batch_size, seed
         self._pipeline = None
         self._scheduled: torch.Tensor | None = None  # indices of a prefetched run not yet collected
+
+    @property
+    def pending_prefetch(self) -> torch.Tensor | None:
+        """The indices of a prefetched run not yet collected (None: nothing pending)."""
+        return self._scheduled
 
     def _build(self, device: torch.device):
         from nvidia.dali.pipeline import pipeline_def

@@ -1,12 +1,14 @@
 """kNN accuracy logged during online training, on a fixed, seeded subset of the training and test sets."""
 
+from collections.abc import Callable
+
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
+from solo_ossl.eval.features import extract_features
 from solo_ossl.eval.knn import knn_accuracy
-from solo_ossl.linear import extract_features
 
 
 def fixed_subset(dataset: Dataset, size: int, seed: int) -> Dataset:
@@ -23,13 +25,20 @@ class KnnMonitor(Callback):
     is drawn."""
 
     def __init__(
-        self, eval_cfg, train_set: Dataset, test_set: Dataset, transforms: tuple[nn.Module, nn.Module], task_ends
+        self,
+        eval_cfg,
+        train_set: Dataset,
+        test_set: Dataset,
+        transforms: tuple[nn.Module, nn.Module],
+        task_ends,
+        position: Callable[[nn.Module], int],
     ) -> None:
         self.cfg = eval_cfg
         self.train = fixed_subset(train_set, eval_cfg.train_samples, eval_cfg.seed)
         self.test = fixed_subset(test_set, eval_cfg.test_samples, eval_cfg.seed + 1)
         self.train_transform, self.test_transform = transforms
         self.task_ends = set(task_ends)
+        self.position = position  # stream batches done by the trained module
 
     def due(self, position: int) -> bool:
         return position in self.task_ends or (self.cfg.every > 0 and position % self.cfg.every == 0)
@@ -48,7 +57,7 @@ class KnnMonitor(Callback):
         return knn_accuracy(train_x, train_y, test_x, test_y, knn.k, knn.temperature)[0]
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        position = pl_module.regime.position
+        position = self.position(pl_module)
         if not self.due(position) or not trainer.is_global_zero:  # one process measures and logs
             return
         top1 = self.measure(pl_module)

@@ -2,7 +2,8 @@ import torch
 from torch import nn
 
 from solo_ossl.losses import barlow_loss_func, barlow_loss_per_group
-from solo_ossl.methods.base import BaseMethod, mlp_projector
+from solo_ossl.methods.base import BaseMethod
+from solo_ossl.modules.heads import mlp_projector
 
 
 class BarlowTwins(BaseMethod):
@@ -14,13 +15,13 @@ class BarlowTwins(BaseMethod):
     def build_projector(self, features_dim: int, method_cfg) -> nn.Module:
         return mlp_projector(features_dim, method_cfg.proj_hidden_dim, method_cfg.proj_output_dim)
 
-    def ssl_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    def ssl_loss(self, out1: dict, out2: dict) -> torch.Tensor:
         m = self.cfg.method
-        return barlow_loss_func(z1, z2, lamb=m.lamb, scale_loss=m.scale_loss)
+        return barlow_loss_func(out1["z"], out2["z"], lamb=m.lamb, scale_loss=m.scale_loss)
 
-    def per_sample_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    def unit_losses(self, out1: dict, out2: dict) -> torch.Tensor:
         m = self.cfg.method
-        return barlow_loss_per_group(z1, z2, self.group_size, lamb=m.lamb, scale_loss=m.scale_loss)
+        return barlow_loss_per_group(out1["z"], out2["z"], self.group_size, lamb=m.lamb, scale_loss=m.scale_loss)
 
     def distill_loss(self, predictions: list[torch.Tensor], frozen: list[torch.Tensor]) -> torch.Tensor:
         # Mean over the views of Barlow Twins' loss between prediction and frozen projection, with CaSSLe's own

@@ -1,5 +1,18 @@
-"""``BaseMethod``: backbone, projector, online linear classifier on detached features, optimizers and the
-training step shared by every self-supervised method. Subclasses define the projector and the loss."""
+"""The method contract and what every self-supervised method shares: backbone, projector, the online linear
+classifier on detached features, optimizers, the offline training step and checkpoints.
+
+A method (one file, registered in ``solo_ossl.methods.METHODS``) defines:
+- ``forward(x)``: what its losses need for one view (``feats``, ``z``, and e.g. ``p`` for a predictor or
+  ``momentum_z`` for a momentum target; ``momentum=False`` skips the momentum target where it is not needed);
+- ``ssl_loss(out1, out2)`` over a batch and ``unit_losses(out1, out2)`` per scoring unit (what RALS scores), both
+  from two views' outputs, and ``distill_loss`` (CaSSLe's);
+- ``learnable_params`` (solo-learn's name): the modules the optimizer trains;
+- ``momentum_pairs``: (online, target) modules, updated by an EMA after every optimizer step with solo-learn's cosine
+  tau schedule (``after_optimizer_step``);
+- ``scored_modules``: every module its unit losses read, momentum targets included, which RALS's anchor copies;
+  ``frozen_modules``: what CaSSLe's previous-task copy holds.
+A training regime (``Regime``, composed around any method by ``solo_ossl.regimes``) is reached only through hooks.
+"""
 
 import lightning as L
 import torch
@@ -9,28 +22,18 @@ from omegaconf import DictConfig, OmegaConf
 from timm.optim import Lars
 from torch import nn
 
-from solo_ossl.backbones import BACKBONES
+from solo_ossl.backbones import build_backbone
 from solo_ossl.data.augment import EvalTransform, MultiViewAugment
-from solo_ossl.utils.checkpoint import backbone_state, load_into, read_checkpoint, submodule_state
+from solo_ossl.modules.momentum import cosine_tau, ema_update
+from solo_ossl.utils.checkpoint import (
+    backbone_state,
+    fits,
+    is_peer_checkpoint,
+    load_into,
+    read_checkpoint,
+    submodule_state,
+)
 from solo_ossl.utils.errors import SoloOsslError, check_finite
-
-
-def build_backbone(backbone_cfg, crop_size: int) -> nn.Module:
-    cifar = backbone_cfg.cifar if backbone_cfg.cifar is not None else crop_size <= 64
-    return BACKBONES[backbone_cfg.name](cifar=cifar, width=backbone_cfg.width)
-
-
-def mlp_projector(features_dim: int, hidden: int, output: int) -> nn.Sequential:
-    """Linear-BN-ReLU twice, then a linear output: Barlow Twins' and VICReg's projector."""
-    return nn.Sequential(
-        nn.Linear(features_dim, hidden),
-        nn.BatchNorm1d(hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, hidden),
-        nn.BatchNorm1d(hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, output),
-    )
 
 
 def warmup_cosine(
@@ -57,20 +60,36 @@ def warmup_cosine(
 
 
 class Regime:
-    """How a method is trained. This default trains offline on augmented batches with the method's own loss; CaSSLe
-    (``continual/cassle.py``) adds a distillation term and the online regime (``online/step.py``) replaces the step.
-    A regime is composed around any method by ``attach`` (``solo_ossl.regimes.build_model`` picks it from the config);
-    the method only calls these hooks."""
+    """How a method is trained, as the hooks a method calls; this default trains offline, on augmented batches,
+    with the method's own loss and Lightning's automatic optimization under a warm-up + cosine schedule. Regimes
+    (``solo_ossl.regimes``) subclass it and are composed around any method by ``attach``."""
 
-    owns_step = False  # the regime augments, optimizes and schedules inside its own step (manual optimization)
+    name = "offline"
+    # How the driver feeds it (solo_ossl.run): "epochs" over a task subset's images, or "stream" batches.
+    driver = "epochs"
+    # Lightning augments each batch after its transfer to the device; False where the regime augments inside its
+    # own step (the online step draws fresh views for each of its N local steps).
+    augments_batches = True
+    # Manual optimization without a Lightning scheduler (the online step builds its own schedule per stream batch).
+    manual_optimization = False
+
+    @classmethod
+    def validate(cls, cfg, group_size: int) -> None:
+        """Check the regime's own config section (the method scores units of ``group_size``)."""
+
+    @classmethod
+    def from_config(cls, cfg, dataset=None) -> "Regime":
+        """The regime for a run (``dataset``: the training set, where an online memory of indices reads samples)."""
+        return cls()
 
     def attach(self, method: "BaseMethod") -> None:
         method.regime = self
+        method.automatic_optimization = not self.manual_optimization
 
-    def training_step(self, batch) -> torch.Tensor:
-        raise NotImplementedError
+    def training_step(self, method: "BaseMethod", batch, batch_idx: int) -> torch.Tensor:
+        return method.offline_step(batch, batch_idx)
 
-    def extra_losses(self, method: "BaseMethod", views: list[torch.Tensor], projections: list[torch.Tensor]):
+    def extra_losses(self, method: "BaseMethod", views: list[torch.Tensor], outputs: list[dict]) -> dict:
         """Loss terms added to the method's offline loss, by logged name."""
         return {}
 
@@ -81,7 +100,10 @@ class Regime:
     def on_load_pretrained(self, method: "BaseMethod", state_dict: dict, path: str) -> None:
         pass
 
-    def on_train_start(self) -> None:
+    def on_train_start(self, method: "BaseMethod") -> None:
+        pass
+
+    def on_train_end(self, method: "BaseMethod") -> None:
         pass
 
     def checkpoint_state(self) -> dict:
@@ -92,6 +114,8 @@ class Regime:
 class BaseMethod(L.LightningModule):
     name: str = ""
     default_group_size: int = 1
+    scored_modules: tuple[str, ...] = ("backbone", "projector")
+    frozen_modules: tuple[str, ...] = ("backbone", "projector")
 
     def __init__(self, cfg: DictConfig, num_classes: int, mean, std) -> None:
         super().__init__()
@@ -107,7 +131,7 @@ class BaseMethod(L.LightningModule):
         self.val_acc1 = torchmetrics.Accuracy("multiclass", num_classes=max(2, num_classes))  # torchmetrics needs 2
         if cfg.channels_last:
             self.backbone.to(memory_format=torch.channels_last)
-        self.regime: Regime = Regime()  # offline; solo_ossl.regimes composes CaSSLe or the online regime
+        Regime().attach(self)  # offline; solo_ossl.regimes composes another regime around the method
 
     @classmethod
     def scoring_group_size(cls, method_cfg) -> int:
@@ -118,11 +142,11 @@ class BaseMethod(L.LightningModule):
     def build_projector(self, features_dim: int, method_cfg) -> nn.Module:
         raise NotImplementedError
 
-    def ssl_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        """The method's loss over a batch of two views' projections."""
+    def ssl_loss(self, out1: dict, out2: dict) -> torch.Tensor:
+        """The method's loss over a batch, from two views' outputs."""
         raise NotImplementedError
 
-    def per_sample_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    def unit_losses(self, out1: dict, out2: dict) -> torch.Tensor:
         """Loss of each scoring unit (sample or group of ``group_size`` samples), shape ``[B // group_size]``."""
         raise NotImplementedError
 
@@ -131,13 +155,32 @@ class BaseMethod(L.LightningModule):
         projections of the same views (unweighted; ``cassle.distill_lamb`` is applied by the distiller)."""
         raise NotImplementedError
 
+    @property
+    def learnable_params(self) -> list[dict]:
+        """The method's trained modules, as solo-learn lists them (``name``, ``params``)."""
+        return [{"name": "backbone", "params": self.backbone}, {"name": "projector", "params": self.projector}]
+
+    @property
+    def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        """(online, momentum target) pairs updated by an EMA after every optimizer step."""
+        return []
+
     # ---- shared ----------------------------------------------------------------------------------------
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, momentum: bool = True) -> dict[str, torch.Tensor]:
         feats = self.backbone(self._prepare(x))
         return {"feats": feats, "z": self.projector(feats)}
+
+    def after_optimizer_step(self, step: int, total_steps: int) -> None:
+        """The EMA of every momentum pair after optimizer step ``step`` (0-based) of ``total_steps``, with tau on
+        solo-learn's cosine from ``momentum.base_tau`` (at step 0) to ``momentum.final_tau``."""
+        pairs = self.momentum_pairs
+        if pairs:
+            tau = cosine_tau(step, total_steps, self.cfg.momentum.base_tau, self.cfg.momentum.final_tau)
+            for online, target in pairs:
+                ema_update(online, target, tau)
 
     def classifier_loss(self, feats: list[torch.Tensor], targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Online linear classifier on detached features (monitoring only, as in solo-learn)."""
@@ -149,29 +192,38 @@ class BaseMethod(L.LightningModule):
         return loss, acc
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        # Offline training: [indexes, uint8 images (file indices with DALI), targets] -> [indexes, [view1, view2],
-        # targets], augmented on the device. Online mode augments inside its step (fresh views for each of N steps).
-        if self.trainer is not None and self.trainer.training and not self.regime.owns_step:
+        # [indexes, uint8 images (file indices with DALI), targets] -> [indexes, [view1, view2], targets], augmented
+        # on the device, unless the regime augments inside its step.
+        if self.trainer is not None and self.trainer.training and self.regime.augments_batches:
             indexes, images, targets = batch
             return [indexes, self.augment(images), targets]
         return batch
 
     def training_step(self, batch, batch_idx: int):
-        if self.regime.owns_step:
-            return self.regime.training_step(batch)
+        return self.regime.training_step(self, batch, batch_idx)
+
+    def offline_step(self, batch, batch_idx: int) -> torch.Tensor:
+        """One offline batch: the SSL loss of two augmented views, the regime's extra terms and the classifier."""
         _, views, targets = batch
         outs = [self(v) for v in views]
-        ssl = self.ssl_loss(outs[0]["z"], outs[1]["z"])
+        ssl = self.ssl_loss(outs[0], outs[1])
         check_finite(ssl, f"epoch {self.current_epoch}, batch {batch_idx}")
         class_loss, acc = self.classifier_loss([o["feats"] for o in outs], targets)
         self.log_dict({"train_loss": ssl, "train_class_loss": class_loss, "train_acc1": acc}, prog_bar=True)
-        extra = self.regime.extra_losses(self, views, [o["z"] for o in outs])
+        extra = self.regime.extra_losses(self, views, outs)
         if extra:
             self.log_dict(extra, prog_bar=True)
         return ssl + sum(extra.values()) + class_loss
 
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        if self.automatic_optimization and self.momentum_pairs:
+            self.after_optimizer_step(self.trainer.global_step - 1, int(self.trainer.estimated_stepping_batches))
+
     def on_train_start(self) -> None:
-        self.regime.on_train_start()
+        self.regime.on_train_start(self)
+
+    def on_train_end(self) -> None:
+        self.regime.on_train_end(self)
 
     def validation_step(self, batch, batch_idx: int):
         _, images, targets = batch
@@ -184,7 +236,7 @@ class BaseMethod(L.LightningModule):
         the online classifier (its own lr, no decay)."""
         opt = self.cfg.optimizer
         decay, no_decay = [], []
-        trained = [self.backbone, self.projector, *self.regime.trained_modules()]
+        trained = [entry["params"] for entry in self.learnable_params] + self.regime.trained_modules()
         for module in trained:
             for p in module.parameters():
                 (no_decay if opt.exclude_bias_n_norm and p.ndim <= 1 else decay).append(p)
@@ -212,8 +264,7 @@ class BaseMethod(L.LightningModule):
     def configure_optimizers(self):
         optimizer = self.build_optimizer()
         sched = self.cfg.scheduler
-        if self.regime.owns_step or sched.name == "none":
-            # Online mode builds a fresh one-cycle schedule for every stream batch itself.
+        if self.regime.manual_optimization or sched.name == "none":
             return optimizer
         total = int(self.trainer.estimated_stepping_batches)
         scheduler = warmup_cosine(
@@ -236,17 +287,24 @@ class BaseMethod(L.LightningModule):
         }
         checkpoint.update(self.regime.checkpoint_state())
 
-    def load_pretrained(self, path: str) -> None:
-        """Initialize backbone and projector (and the regime's modules, e.g. CaSSLe's predictor) from a checkpoint of
-        the same method (e.g. the task-1 model, or the previous CaSSLe task)."""
+    def load_pretrained(self, path: str) -> set[str]:
+        """Initialize the backbone, and the projector, predictor and momentum targets where the checkpoint has them
+        (and the regime's modules, e.g. CaSSLe's predictor), from a checkpoint of the same method (e.g. the task-1
+        model, or the previous CaSSLe task). Returns the names of the modules loaded."""
         checkpoint = read_checkpoint(path)
         self.check_same_method(checkpoint, path)
         load_into(self.backbone, backbone_state(checkpoint, path), "backbone", path)
         state = checkpoint.get("state_dict", {})
-        projector = submodule_state(state, "projector.")
-        if projector:
-            load_into(self.projector, projector, "projector", path)
+        loaded, peer = {"backbone"}, is_peer_checkpoint(checkpoint)
+        for name in self.scored_modules[1:]:
+            sub = submodule_state(state, f"{name}.")
+            if sub and peer and not fits(self.get_submodule(name), sub):
+                print(f"note: the {name} of {path} (another code's checkpoint) does not fit this model: not loaded")
+            elif sub:
+                load_into(self.get_submodule(name), sub, name, path)
+                loaded.add(name)
         self.regime.on_load_pretrained(self, state, path)
+        return loaded
 
     def check_same_method(self, checkpoint: dict, path: str) -> None:
         method = checkpoint.get("solo_ossl", {}).get("method")

@@ -3,7 +3,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from solo_ossl.losses import vicreg_loss_func, vicreg_loss_per_group
-from solo_ossl.methods.base import BaseMethod, mlp_projector
+from solo_ossl.methods.base import BaseMethod
+from solo_ossl.modules.heads import mlp_projector
 
 
 class VICReg(BaseMethod):
@@ -22,11 +23,11 @@ class VICReg(BaseMethod):
             sim_loss_weight=m.sim_loss_weight, var_loss_weight=m.var_loss_weight, cov_loss_weight=m.cov_loss_weight
         )
 
-    def ssl_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return vicreg_loss_func(z1, z2, **self._weights())
+    def ssl_loss(self, out1: dict, out2: dict) -> torch.Tensor:
+        return vicreg_loss_func(out1["z"], out2["z"], **self._weights())
 
-    def per_sample_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return vicreg_loss_per_group(z1, z2, self.group_size, **self._weights())
+    def unit_losses(self, out1: dict, out2: dict) -> torch.Tensor:
+        return vicreg_loss_per_group(out1["z"], out2["z"], self.group_size, **self._weights())
 
     def distill_loss(self, predictions: list[torch.Tensor], frozen: list[torch.Tensor]) -> torch.Tensor:
         # CaSSLe's VICReg distiller is predictive MSE, VICReg's invariance term between the prediction and the frozen

@@ -1,65 +1,125 @@
 """Which of a step's stream + memory candidates are trained on (``online.selection``).
 
 A rule is a small class with ``select``; it may also act at the start of each stream batch. Adding one is a class
-here and an entry in ``SELECTIONS``. ``none`` trains on every candidate and has no class.
+(here or in a file of its own) and an entry in ``SELECTIONS``. ``none`` trains on every candidate and has no class.
 """
 
 from dataclasses import dataclass
 
 import torch
 
-from solo_ossl.online.rals import FrozenCopy, batch_stats_without_update, rals_select, random_select
+from solo_ossl.modules.frozen import FrozenCopy, batch_stats_without_update
+from solo_ossl.online.rals import rals_select, random_select
 
 
 @dataclass
 class Selected:
     units: torch.Tensor  # indices of the kept units (samples, or groups of ``group_size``)
     current: torch.Tensor | None = None  # the current model's loss of every unit, where the rule computed it
+    anchor: torch.Tensor | None = None  # the anchor's loss of every unit, where the rule computed it
     images_forward: int = 0  # image-views forwarded to decide (scoring passes)
 
 
-class RandomSelection:
-    """k units uniformly at random: the same candidates and compute as RALS without its scoring (the ablation that
-    tells whether RALS's choice matters or only its extra candidates do)."""
+class SelectionRule:
+    """The interface: ``start_stream_batch`` once per stream batch, ``select`` at every local step."""
 
     def start_stream_batch(self, method) -> None:
         pass
 
     def select(self, method, step: int, v1: torch.Tensor, v2: torch.Tensor, k_units: int) -> Selected:
-        return Selected(random_select(v1.size(0) // method.group_size, k_units, v1.device))
+        raise NotImplementedError
 
 
-class RalsSelection:
-    """Reducible Anchor Loss Selection (paper Sec. 4.2): the k units whose loss rose most from the anchor (the model
-    at the start of this stream batch) to the current model, on the same views, without gradients. At local step 0
-    the two models are equal and every score is 0, so k units are chosen at random without scoring."""
+class AnchorScoredSelection(SelectionRule):
+    """A rule that scores the units under the current model and under the anchor: the whole scored model
+    (``method.scored_modules``, momentum targets included) frozen at the start of this stream batch, on the same
+    views, without gradients, BatchNorm with batch statistics and running statistics untouched. At local step 0 the
+    two models are equal and every score is 0, so k units are chosen at random without scoring."""
+
+    scores_needed = True  # False: the rule chooses without the scores (random), unless they are logged
 
     def __init__(self) -> None:
         self.anchor: FrozenCopy | None = None
 
     def start_stream_batch(self, method) -> None:
+        if not self.scores_needed:
+            return
         if self.anchor is None:
-            self.anchor = FrozenCopy(method.backbone, method.projector)
-        self.anchor.refresh(method.backbone, method.projector)
+            self.anchor = FrozenCopy(method, method.scored_modules)
+        self.anchor.refresh(method)
 
     @torch.no_grad()
     def unit_losses(self, method, v1: torch.Tensor, v2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Every unit's loss under the current model and under the anchor, on the same views."""
-        with batch_stats_without_update(method.backbone, method.projector, self.anchor):
-            current = method.per_sample_loss(method(v1)["z"], method(v2)["z"])
-            anchor = method.per_sample_loss(self.anchor(method._prepare(v1)), self.anchor(method._prepare(v2)))
+        with batch_stats_without_update(method):
+            current = method.unit_losses(method(v1), method(v2))
+            anchor = method.unit_losses(self.anchor.run(method, v1), self.anchor.run(method, v2))
         return current, anchor
 
+    def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
+        raise NotImplementedError
+
     def select(self, method, step: int, v1: torch.Tensor, v2: torch.Tensor, k_units: int) -> Selected:
-        if step == 0:
-            return Selected(random_select(v1.size(0) // method.group_size, k_units, v1.device))
+        units = v1.size(0) // method.group_size
+        if step == 0 or not self.scores_needed:
+            return Selected(random_select(units, k_units, v1.device))
         current, anchor = self.unit_losses(method, v1, v2)
-        return Selected(rals_select(current, anchor, k_units), current, images_forward=4 * v1.size(0))
+        return Selected(self.choose(current, anchor, k_units), current, anchor, images_forward=4 * v1.size(0))
 
 
-SELECTIONS = {"random": RandomSelection, "rals": RalsSelection}
-SELECTION_CHOICES = ("none", *SELECTIONS)
+class RandomSelection(AnchorScoredSelection):
+    """k units uniformly at random: the same candidates and compute as RALS without its scoring (the ablation that
+    tells whether RALS's choice matters or only its extra candidates do). With ``scores_needed`` (the candidate log)
+    it scores the units as RALS does and still chooses at random, with the same random draws."""
+
+    scores_needed = False
+
+    def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
+        return random_select(current.numel(), k_units, current.device)
 
 
-def build_selection(name: str) -> RandomSelection | RalsSelection | None:
+class RalsSelection(AnchorScoredSelection):
+    """Reducible Anchor Loss Selection (paper Sec. 4.2): the k units whose loss rose most from the anchor to the
+    current model."""
+
+    def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
+        return rals_select(current, anchor, k_units)
+
+
+class BottomRalsSelection(AnchorScoredSelection):
+    """The k units whose loss rose least (fell most) since the anchor: RALS with the sign of its score flipped."""
+
+    def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
+        return rals_select(anchor, current, k_units)
+
+
+class HardestSelection(AnchorScoredSelection):
+    """The k units of highest loss under the current model (hardness alone, without the anchor)."""
+
+    def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
+        return rals_select(current, torch.zeros_like(current), k_units)
+
+
+class AnchorHardestSelection(AnchorScoredSelection):
+    """The k units of highest loss under the anchor (what was hard when the stream batch arrived)."""
+
+    def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
+        return rals_select(anchor, torch.zeros_like(anchor), k_units)
+
+
+# online.selection. The last three are interventions on RALS's score (docs/rals_mechanism.md).
+SELECTIONS: dict[str, type[SelectionRule]] = {
+    "random": RandomSelection,
+    "rals": RalsSelection,
+    "rals_bottom": BottomRalsSelection,
+    "hardest": HardestSelection,
+    "anchor_hardest": AnchorHardestSelection,
+}
+
+
+def selection_choices() -> tuple[str, ...]:
+    return ("none", *SELECTIONS)
+
+
+def build_selection(name: str) -> SelectionRule | None:
     return None if name == "none" else SELECTIONS[name]()

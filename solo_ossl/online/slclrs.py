@@ -1,4 +1,5 @@
-"""Single Local Cycle Learning Rate Scheduler: PyTorch's cosine ``OneCycleLR`` over the N steps of one stream batch."""
+"""Single Local Cycle Learning Rate Scheduler: PyTorch's cosine ``OneCycleLR`` over the N steps of one stream batch;
+and the constant schedule that isolates it (``online.schedule``)."""
 
 from collections.abc import Sequence
 
@@ -37,3 +38,41 @@ def slclrs(
         div_factor=div_factor,
         final_div_factor=final_div_factor,
     )
+
+
+class ConstantSchedule:
+    """Every param group at a fixed lr and momentum for the whole stream batch (``step`` changes nothing)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, lrs: Sequence[float], momenta: Sequence[float]) -> None:
+        for group, lr, momentum in zip(optimizer.param_groups, lrs, momenta, strict=True):
+            group["lr"], group["momentum"] = lr, momentum
+
+    def step(self) -> None:
+        pass
+
+
+def one_cycle_means(total_steps: int, max_lr: float, **one_cycle) -> tuple[float, float]:
+    """The mean lr and momentum that ``slclrs`` applies over its ``total_steps`` steps (the values before each
+    step), from the schedule itself on a throwaway optimizer."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=max_lr, momentum=0.9)
+    schedule = slclrs(optimizer, total_steps, max_lr, **one_cycle)
+    lrs, momenta = [], []
+    for _ in range(total_steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        momenta.append(optimizer.param_groups[0]["momentum"])
+        optimizer.step()
+        schedule.step()
+    return sum(lrs) / total_steps, sum(momenta) / total_steps
+
+
+def constant_at_one_cycle_mean(
+    optimizer: torch.optim.Optimizer, total_steps: int, max_lr: Sequence[float], **one_cycle
+) -> ConstantSchedule:
+    """Each group at the mean lr (and momentum) of the one-cycle schedule it would get: the same average step size
+    without the cycle (the ablation that isolates SLCLRS)."""
+    means = [one_cycle_means(total_steps, lr, **one_cycle) for lr in max_lr]
+    return ConstantSchedule(optimizer, [m[0] for m in means], [m[1] for m in means])
+
+
+# online.schedule: how the lr and momentum move within each stream batch.
+SCHEDULES = {"one_cycle": slclrs, "constant": constant_at_one_cycle_mean}

@@ -1,7 +1,15 @@
-"""Reading solo_ossl checkpoints: Lightning files with ``state_dict`` keys ``backbone.*``/``projector.*`` and a
-``solo_ossl`` entry naming the method and backbone, or bare backbone state dicts."""
+"""Reading checkpoints: solo_ossl's Lightning files (``state_dict`` keys ``backbone.*``/``projector.*`` and a
+``solo_ossl`` entry naming the method and backbone), exported backbones (``.safetensors``, ``solo_ossl.export``), and
+the layouts of peer code:
+- CaSSLe and solo-learn <= 1.0.2: the online backbone under ``encoder.*`` (beside ``frozen_encoder.*``,
+  ``momentum_encoder.*``, ``frozen_projector.*``, ``distill_predictor.*``: cassle/methods/base.py,
+  cassle/distillers/base.py);
+- solo-learn >= 1.0.3: ``backbone.*`` (beside ``momentum_backbone.*``: solo/methods/base.py);
+- a bare torchvision ResNet state dict (``conv1.*`` ..., its ``fc.*`` dropped).
+The online backbone is taken, never a frozen or momentum copy; the projector too where its names and shapes fit."""
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -9,16 +17,40 @@ import torch
 
 from solo_ossl.utils.errors import SoloOsslError
 
+# Where each layout keeps the online backbone, in the order they are tried.
+BACKBONE_PREFIXES = ("backbone.", "encoder.", "module.backbone.", "module.encoder.")
+
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
+    """A checkpoint as a dict with ``state_dict`` (an exported ``.safetensors`` backbone becomes ``backbone.*`` keys
+    and its metadata the ``solo_ossl`` entry)."""
     path = Path(path)
     if not path.is_file():
         raise SoloOsslError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        return read_exported(path)
     try:
         # Lightning checkpoints hold more than tensors (loop and callback state); these are files the user made.
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # torch raises several types for truncated/foreign files
         raise SoloOsslError(f"cannot read checkpoint {path} ({type(e).__name__}: {e}); is it complete?") from e
+
+
+def read_exported(path: Path) -> dict:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            weights = {f"backbone.{k}": f.get_tensor(k) for k in f.keys()}
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise SoloOsslError(f"cannot read {path} as safetensors ({e}); is it complete?") from e
+    info = {"method": metadata.get("method"), "config": json.loads(metadata.get("config", "{}"))}
+    if "width" in metadata:
+        info["config"].setdefault("backbone", {}).update(
+            width=float(metadata["width"]), cifar=metadata["stem"] == "cifar"
+        )
+    return {"state_dict": weights, "solo_ossl": info, "exported": metadata}
 
 
 def submodule_state(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -27,19 +59,31 @@ def submodule_state(state: dict[str, torch.Tensor], prefix: str) -> dict[str, to
 
 
 def backbone_state(checkpoint: dict, path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The backbone weights of a solo_ossl/solo-learn checkpoint, or of a bare backbone state dict."""
+    """The online backbone's weights, with torchvision's names, from any layout the module docstring lists."""
     state = checkpoint.get("state_dict", checkpoint)
-    if any(k.startswith("backbone.") for k in state):
-        return submodule_state(state, "backbone.")
+    for prefix in BACKBONE_PREFIXES:
+        if any(k.startswith(prefix) for k in state):
+            return {k: v for k, v in submodule_state(state, prefix).items() if not k.startswith("fc.")}
     if any(k.startswith("conv1.") for k in state):
         return {k: v for k, v in state.items() if not k.startswith("fc.")}
-    raise SoloOsslError(f"{path} holds neither backbone.* keys nor a bare ResNet state dict")
+    raise SoloOsslError(
+        f"{path} holds no backbone: neither backbone.* (solo_ossl, solo-learn >= 1.0.3) nor encoder.* (CaSSLe, "
+        "solo-learn <= 1.0.2) keys, nor a bare ResNet state dict"
+    )
+
+
+def is_peer_checkpoint(checkpoint: dict) -> bool:
+    """A checkpoint that solo_ossl did not write (no ``solo_ossl`` entry)."""
+    return "solo_ossl" not in checkpoint
 
 
 def weights_fingerprint(path: str | os.PathLike, prefixes: tuple[str, ...] = ("backbone.", "projector.")) -> str:
     """The first 16 hex digits of a sha256 over the checkpoint's weights under ``prefixes`` (names and bytes, in name
     order): equal for bitwise-equal weights, whatever else the file holds (optimizer, loop state, time stamps)."""
-    state = read_checkpoint(path).get("state_dict", {})
+    return state_fingerprint(read_checkpoint(path).get("state_dict", {}), prefixes)
+
+
+def state_fingerprint(state: dict[str, torch.Tensor], prefixes: tuple[str, ...] = ("backbone.", "projector.")) -> str:
     digest = hashlib.sha256()
     for name in sorted(k for k in state if k.startswith(prefixes)):
         tensor = state[name].detach().cpu().contiguous()
@@ -58,6 +102,12 @@ def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str
     except RuntimeError as e:
         detail = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
         raise SoloOsslError(f"{what} of {path} does not fit this model ({detail}); check backbone.width/cifar") from e
+
+
+def fits(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool:
+    """Whether ``state`` has exactly ``module``'s names and shapes."""
+    own = module.state_dict()
+    return own.keys() == state.keys() and all(own[k].shape == v.shape for k, v in state.items())
 
 
 def atomic_save(trainer, path: str | os.PathLike) -> None:

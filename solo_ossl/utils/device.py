@@ -6,6 +6,7 @@ Precision ``auto`` takes bf16 autocast only where the hardware runs it natively:
 Lightning's GradScaler.
 """
 
+import os
 import random
 from pathlib import Path
 
@@ -81,6 +82,29 @@ def resolve_precision(precision: str, accelerator: str = "auto") -> str:
     if resolve_accelerator(accelerator) == "gpu":
         return choose_precision(precision, "cuda", cuda_has_native_bf16())
     return choose_precision(precision, "cpu", cpu_has_native_bf16())
+
+
+def default_image_loader() -> str:
+    """``dali`` where it pays (CUDA and NVIDIA DALI present), else ``torch``: what the ImageNet-100 scripts pass
+    (``bash_files/loader.sh``; this module imports neither the data package nor DALI, so the check costs little)."""
+    import importlib.util
+
+    return "dali" if torch.cuda.is_available() and importlib.util.find_spec("nvidia.dali") else "torch"
+
+
+def describe_run_device(precision: str, accelerator: str) -> str:
+    """One line saying where a run computes and at which precision, and why (what ``auto`` chose)."""
+    device, resolved = resolve_accelerator(accelerator), resolve_precision(precision, accelerator)
+    where = torch.cuda.get_device_name() if device == "gpu" else f"{cpu_name()}, {len(os.sched_getaffinity(0))} cores"
+    if precision != "auto":
+        why = f"precision={precision} as configured"
+    elif resolved == "bf16-mixed":
+        why = "auto: the device runs bf16 natively"
+    elif device == "gpu":
+        why = "auto: this GPU has no native bf16, so fp16 with a GradScaler"
+    else:
+        why = "auto: this CPU has no native bf16 (avx512_bf16 or AMX), and emulated bf16 was 15x slower than fp32"
+    return f"device: {device} ({where}); precision: {resolved} ({why})"
 
 
 def autocast_dtype(precision: str) -> torch.dtype | None:

@@ -15,15 +15,38 @@ class SoloOsslError(Exception):
     """Bad input: wrong path, config key, checkpoint, data or a diverged loss. The message says what to do."""
 
 
+class Preempted(Exception):  # noqa: N818 - a run stopped by a signal, not an error of the program
+    """A run stopped by SIGTERM (what a cluster sends before it preempts a job), after saving its checkpoint. The
+    message says where it stopped and how it continues; the process exits with 143 (128 + SIGTERM), never 0, so that
+    neither a scheduler nor the comparison runner takes it for a finished run."""
+
+
+PREEMPTED_EXIT_CODE = 143
+
+
+def user_message(error: SoloOsslError) -> str:
+    """The error's own message. An error raised in a DataLoader worker reaches the main process re-raised with the
+    worker's whole traceback as its message ("Caught SoloOsslError in DataLoader worker process 1. Original
+    Traceback ..."), which ends with the original message."""
+    message = str(error)
+    if "Original Traceback" in message:
+        message = message.rstrip().rsplit("SoloOsslError: ", 1)[-1]
+    return message.strip()
+
+
 def exit_on_user_error(main: Callable[..., T]) -> Callable[..., T]:
-    """Run ``main``; a user error becomes ``error: <message>`` on stderr and exit code 2, not a traceback."""
+    """Run ``main``; a user error becomes ``error: <message>`` on stderr and exit code 2, not a traceback (also one
+    raised in a DataLoader worker)."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
         try:
             return main(*args, **kwargs)
         except SoloOsslError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {user_message(e)}", file=sys.stderr)
+        except Preempted as e:
+            print(f"stopped: {e}", file=sys.stderr)
+            sys.exit(PREEMPTED_EXIT_CODE)
         sys.exit(2)
 
     return wrapper

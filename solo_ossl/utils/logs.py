@@ -19,10 +19,15 @@ class _DropNoise(logging.Filter):
         return not record.getMessage().startswith(NOISE)
 
 
-def quiet_lightning() -> None:
-    """Drop ``NOISE`` from Lightning's log handlers and ``NOISY_WARNINGS`` from the warnings (idempotent)."""
+# Linear evaluation keeps the backbone it freezes in eval mode on purpose (lightning/pytorch/loops/fit_loop.py).
+FROZEN_BACKBONE_WARNING = r"Found \d+ module\(s\) in eval mode at the start of training"
+
+
+def quiet_lightning(frozen_backbone: bool = False) -> None:
+    """Drop ``NOISE`` from Lightning's log handlers and ``NOISY_WARNINGS`` from the warnings (idempotent); with
+    ``frozen_backbone``, also Lightning's warning about modules in eval mode (a frozen backbone is one)."""
     for handler in logging.getLogger("lightning.pytorch").handlers:
         if not any(isinstance(f, _DropNoise) for f in handler.filters):
             handler.addFilter(_DropNoise())
-    for message in NOISY_WARNINGS:
+    for message in NOISY_WARNINGS + ((FROZEN_BACKBONE_WARNING,) if frozen_backbone else ()):
         warnings.filterwarnings("ignore", message=message)

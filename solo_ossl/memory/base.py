@@ -4,27 +4,33 @@ The samples live on the device they are added from: uint8 images on the training
 is 30 MB), so that the memory batch of every local step is drawn there without a host-to-device copy; dataset
 indices on the CPU, where the loader reads the files. Slots and draws come from a CPU generator, so a run's
 memory is the same on any device.
+
+A policy (one file each, registered in ``solo_ossl.memory.POLICIES``) decides only where incoming samples go:
+``slots`` maps them to slots or -1. A policy that needs the samples' features (MinRed) says so with
+``needs_features``; the caller then passes a function that computes them with the current model, and reports the
+features of stored samples it trains on to ``observe``.
 """
+
+from collections.abc import Callable
 
 import torch
 
 from solo_ossl.utils.errors import SoloOsslError
 
-POLICIES = ("reservoir", "random")
+FeatureFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 class ReplayMemory:
-    """Fixed-capacity buffer. ``reservoir`` keeps every sample seen so far with equal probability;
-    ``random`` stores every new sample, in a uniformly random slot once full. Retrieval is uniform without
-    replacement. Floating-point data is refused: augmented float images would cost 4x the memory and go stale."""
+    """Fixed-capacity buffer with uniform retrieval without replacement. Floating-point data is refused: augmented
+    float images would cost 4x the memory and go stale."""
 
-    def __init__(self, capacity: int, policy: str = "reservoir", seed: int = 0) -> None:
+    policy = ""
+    needs_features = False
+
+    def __init__(self, capacity: int, seed: int = 0) -> None:
         if capacity < 1:
             raise SoloOsslError(f"memory capacity must be at least 1, got {capacity} (online.memory.capacity)")
-        if policy not in POLICIES:
-            raise SoloOsslError(f"unknown memory policy '{policy}' (choose {' or '.join(POLICIES)})")
         self.capacity = capacity
-        self.policy = policy
         self.generator = torch.Generator().manual_seed(seed)
         self.data: torch.Tensor | None = None
         self.labels = torch.full((capacity,), -1, dtype=torch.long)
@@ -34,19 +40,28 @@ class ReplayMemory:
     def __len__(self) -> int:
         return self.size
 
-    def _slots(self, n: int) -> torch.Tensor:
-        """Target slot of each of ``n`` incoming samples, -1 where the sample is not stored."""
-        seen = torch.arange(self.num_seen, self.num_seen + n)
-        if self.policy == "reservoir":
-            # Sample i (0-based over the stream) goes to slot i while there is room, else to a uniform
-            # j in [0, i], kept only if j < capacity (Vitter's algorithm R).
-            j = (torch.rand(n, generator=self.generator, dtype=torch.float64) * (seen + 1)).long()
-            return torch.where(seen < self.capacity, seen, torch.where(j < self.capacity, j, -1))
-        free = torch.arange(self.size, self.size + n)
-        random_slot = torch.randint(self.capacity, (n,), generator=self.generator)
-        return torch.where(free < self.capacity, free, random_slot)
+    # ---- what a policy defines -------------------------------------------------------------------------
+    def slots(self, n: int, features: torch.Tensor | None) -> torch.Tensor:
+        """Target slot of each of ``n`` incoming samples (long, on the host), -1 where the sample is not stored.
+        Several samples may target one slot: the later one wins, as in a sequential loop. ``features`` are the
+        incoming samples' features where ``needs_features``."""
+        raise NotImplementedError
 
-    def add(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+    def stored(self, slots: torch.Tensor, incoming: torch.Tensor, features: torch.Tensor | None) -> None:
+        """Called after the incoming samples at positions ``incoming`` (of the added batch) were written to ``slots``,
+        with their ``features`` where ``needs_features``."""
+
+    def observe(self, slots: torch.Tensor, features: torch.Tensor) -> None:
+        """Features of stored samples (``slots``, as drawn by ``sample_slots``) from a training pass."""
+
+    def extra_state(self) -> dict:
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    # ---- shared ----------------------------------------------------------------------------------------
+    def add(self, x: torch.Tensor, y: torch.Tensor | None = None, features: FeatureFn | None = None) -> None:
         if x.is_floating_point():
             raise SoloOsslError("ReplayMemory stores raw uint8 images or integer indices, not float tensors")
         x = x.detach()
@@ -60,8 +75,12 @@ class ReplayMemory:
         if self.data.device != x.device:  # a resumed memory (loaded on the CPU) joins the training device
             self.data = self.data.to(x.device)
         self.labels = self.labels.to(x.device)
-        slots = self._slots(n)
-        # Several samples of one batch may draw the same slot; the later one wins, as in a sequential loop.
+        feats = None
+        if self.needs_features:
+            if features is None:
+                raise SoloOsslError(f"the {self.policy} memory needs the samples' features: pass features=")
+            feats = features(x).detach().float()
+        slots = self.slots(n, feats)
         order = torch.arange(n)
         winner = torch.full((self.capacity,), -1, dtype=torch.long)
         winner.scatter_reduce_(0, slots.clamp(min=0), torch.where(slots >= 0, order, -1), reduce="amax")
@@ -71,16 +90,26 @@ class ReplayMemory:
         self.data[slots[kept]] = x[on_device]
         if y is not None:
             self.labels[slots[kept]] = y.detach().to(self.labels.device).long()[on_device]
+        self.stored(slots[kept], kept, None if feats is None else feats[kept.to(feats.device)])
         self.num_seen += n
         self.size = min(self.capacity, self.size + n)
 
+    def sample_slots(self, n: int) -> torch.Tensor:
+        """``min(n, len(self))`` slots drawn uniformly without replacement (on the host)."""
+        if self.data is None or n <= 0:
+            return torch.empty(0, dtype=torch.long)
+        return torch.randperm(self.size, generator=self.generator)[: min(n, self.size)]
+
+    def take(self, slots: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The samples and labels in ``slots``."""
+        if self.data is None:
+            return torch.empty(0), torch.empty(0, dtype=torch.long)
+        idx = slots.to(self.data.device, non_blocking=True)  # without waiting for the device's queue
+        return self.data[idx], self.labels[idx]
+
     def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``min(n, len(self))`` stored samples drawn uniformly without replacement, and their labels."""
-        if self.data is None or n <= 0:
-            return torch.empty(0), torch.empty(0, dtype=torch.long)
-        idx = torch.randperm(self.size, generator=self.generator)[: min(n, self.size)]
-        idx = idx.to(self.data.device, non_blocking=True)  # without waiting for the device's queue
-        return self.data[idx], self.labels[idx]
+        return self.take(self.sample_slots(n))
 
     def state_dict(self) -> dict:
         return {
@@ -91,6 +120,7 @@ class ReplayMemory:
             "size": self.size,
             "num_seen": self.num_seen,
             "generator": self.generator.get_state(),
+            **self.extra_state(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -107,3 +137,4 @@ class ReplayMemory:
         self.labels = torch.full((self.capacity,), -1, dtype=torch.long)
         self.labels[: self.size] = state["labels"]
         self.generator.set_state(state["generator"])
+        self.load_extra_state(state)

@@ -18,16 +18,17 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from solo_ossl.args.validate import validate_linear
+from solo_ossl.backbones import build_backbone
 from solo_ossl.data import EvalTransform, LinearTrainAugment, build_datasets
 from solo_ossl.data.dali import use_dali
 from solo_ossl.data.datasets import loader_workers
+from solo_ossl.eval.features import extract_features
 from solo_ossl.eval.knn import knn_accuracy, knn_predictions, ranked_accuracy
-from solo_ossl.methods.base import build_backbone
+from solo_ossl.run.validate import validate_linear
 from solo_ossl.utils.checkpoint import backbone_state, checkpoint_backbone_config, load_into, read_checkpoint
 from solo_ossl.utils.device import (
-    autocast_dtype,
     configure_device_defaults,
+    describe_run_device,
     resolve_precision,
     trainer_precision,
     training_device,
@@ -52,27 +53,6 @@ def load_backbone(cfg: DictConfig) -> nn.Module:
         backbone = build_backbone(backbone_cfg, cfg.data.crop_size)
         load_into(backbone, backbone_state(checkpoint, cfg.pretrained_ckpt), "backbone", cfg.pretrained_ckpt)
     return backbone.requires_grad_(False).eval()
-
-
-@torch.no_grad()
-def extract_features(
-    backbone: nn.Module, dataset, transform: nn.Module, batch_size: int, channels_last: bool, precision: str
-):
-    feats, labels = [], []
-    device = next(backbone.parameters()).device
-    # Its own generator: iterating a DataLoader otherwise draws from the global RNG, which online runs checkpoint.
-    loader = DataLoader(
-        dataset, batch_size=batch_size, num_workers=loader_workers(dataset, 2), generator=torch.Generator()
-    )
-    for _, images, targets in loader:
-        x = transform(images.to(device))
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        dtype = autocast_dtype(precision)
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            feats.append(backbone(x).float().cpu())
-        labels.append(targets)
-    return torch.cat(feats), torch.cat(labels)
 
 
 def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, float]:
@@ -160,14 +140,16 @@ class Evaluation:
     results: dict
 
 
-def _frozen_setup(cfg: DictConfig):
+def frozen_setup(cfg: DictConfig):
     """The run's data (and DALI transforms), the frozen backbone on the training device (``accelerator``), and the
     precision for that device."""
     validate_linear(cfg)
-    quiet_lightning()
+    quiet_lightning(frozen_backbone=True)
     L.seed_everything(cfg.seed, verbose=False)
     device = training_device(cfg.accelerator)
     configure_device_defaults(device)
+    if rank_zero_only.rank == 0:
+        print(describe_run_device(cfg.precision, cfg.accelerator))
     splits, dali = use_dali(cfg.data, build_datasets(cfg.data, cfg.seed), cfg.seed, cfg.accelerator)
     if not splits.labeled:
         raise SoloOsslError(
@@ -191,7 +173,7 @@ def _features(cfg: DictConfig, splits, dali, backbone, precision: str, split: st
 
 def evaluate(cfg: DictConfig, knn: bool = True) -> Evaluation:
     """Linear probe (``cfg.mode``) and, with ``knn``, weighted kNN (``cfg.knn``) of the configured backbone."""
-    splits, dali, backbone, precision = _frozen_setup(cfg)
+    splits, dali, backbone, precision = frozen_setup(cfg)
     test_x, test_y = _features(cfg, splits, dali, backbone, precision, "test")
     train_x = train_y = None
     if cfg.mode == "features" or knn:
@@ -247,7 +229,7 @@ def _train_linear_augmented(cfg: DictConfig, backbone: nn.Module, splits, dali, 
 
 def run_knn(cfg: DictConfig) -> dict:
     """Weighted kNN (``cfg.knn``) of the frozen backbone: training-set features vote for each test sample."""
-    splits, dali, backbone, precision = _frozen_setup(cfg)
+    splits, dali, backbone, precision = frozen_setup(cfg)
     train_x, train_y = _features(cfg, splits, dali, backbone, precision, "train")
     test_x, test_y = _features(cfg, splits, dali, backbone, precision, "test")
     top1, top5 = knn_accuracy(train_x, train_y, test_x, test_y, cfg.knn.k, cfg.knn.temperature)

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Task-1 offline pretraining (mocov3, cifar100): the checkpoint that initializes every strategy (paper Sec. 5.2).
+set -euo pipefail
+export MALLOC_MMAP_THRESHOLD_=2147483647 MALLOC_TRIM_THRESHOLD_=2147483647
+python main_pretrain.py --config-name pretrain/cifar100/mocov3 "$@"

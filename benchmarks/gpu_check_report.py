@@ -1,0 +1,92 @@
+"""The GPU check's results file: ``gpu_check.json`` (every step's command, exit code, seconds and result) and
+``gpu_check.md`` (the same as tables), from the steps that ``benchmarks/gpu_check.sh`` recorded. Exits 1 if a step
+failed.
+
+    python benchmarks/gpu_check_report.py OUTDIR/steps.jsonl OUTDIR [--dry-run]
+"""
+
+import argparse
+import datetime
+import json
+import re
+import sys
+from pathlib import Path
+
+GOAL_S = 600  # the full CIFAR-100 BT+RALS online run on one H100/H200
+
+
+def pytest_summary(tail: list[str]) -> str:
+    line = next((t for t in reversed(tail) if re.search(r"\b(passed|failed|skipped|deselected|error)", t)), "")
+    return line.strip("= ")
+
+
+def markdown(report: dict) -> str:
+    steps = {s["step"]: s for s in report["steps"]}
+    env = steps["env"]["result"] or {}
+    lines = [
+        f"# GPU check — {report['date']}{' (dry run on the CPU, tiny sizes)' if report['dry_run'] else ''}",
+        "",
+        f"Device: {env.get('device', '?')}; CUDA {env.get('cuda')}; host {env.get('host', '?')}; Python "
+        f"{env.get('python', '?')}; precision auto = {env.get('precision_auto', '?')}.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items()) + ".",
+        "",
+        "| step | command | exit | seconds |",
+        "|---|---|---|---|",
+        *(f"| {s['step']} | `{s['command']}` | {s['rc']} | {s['seconds']} |" for s in report["steps"]),
+        "",
+        f"GPU tests: {pytest_summary(steps['gpu_tests']['tail'])}",
+    ]
+    throughput = steps["throughput"]["result"]
+    if throughput:
+        lines += ["", "| online step | s/step | candidates/s | trained/s | data share |", "|---|---|---|---|---|"]
+        for key, name in (("no_rals", "no RALS (trains 256)"), ("rals", "RALS (scores 384, trains 256)")):
+            r = throughput[key]
+            lines.append(
+                f"| {name} | {r['s_per_step']:.4f} | {r['candidates_per_s']:.0f} | {r['trained_per_s']:.0f} | "
+                f"{r['data_share']:.1%} |"
+            )
+        lines += [
+            "",
+            f"RALS / no-RALS step time: {throughput['rals_over_no_rals_step_time']:.2f} (stream batches "
+            f"{throughput['stream_batches_timed']} timed).",
+        ]
+    syncs = steps["syncs"]["result"]
+    if syncs:
+        lines += [
+            "",
+            f"Host syncs per local step (N = {syncs['steps_per_batch']}): no RALS {syncs['no_rals']['per_local_step']:.2f}, "
+            f"RALS {syncs['rals']['per_local_step']:.2f} ({syncs['rals']['counted']}).",
+        ]
+    full = steps["full"]["result"]
+    if full:
+        measured = full.get("extrapolated_train_s", full["train_s"])
+        how = f"extrapolated: {full['note']}" if "extrapolated_train_s" in full else "measured over the whole stream"
+        verdict = "" if report["dry_run"] else f"; goal < {GOAL_S} s: {'met' if measured < GOAL_S else 'missed'}"
+        lines += [
+            "",
+            f"Full BT+RALS online run (width {full['width']}, {full['stream_images']} stream images in "
+            f"{full['stream_batches']} batches, N = {full['steps_per_batch']}, memory {full['memory_capacity']}): "
+            f"{measured:.0f} s of training ({how}){verdict}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("steps", type=Path)
+    parser.add_argument("outdir", type=Path)
+    parser.add_argument("--dry-run", action="store_true")
+    args = parser.parse_args()
+    steps = [json.loads(line) for line in args.steps.read_text().splitlines() if line.strip()]
+    report = {"date": datetime.date.today().isoformat(), "dry_run": args.dry_run, "steps": steps}
+    (args.outdir / "gpu_check.json").write_text(json.dumps(report, indent=2))
+    (args.outdir / "gpu_check.md").write_text(markdown(report))
+    print((args.outdir / "gpu_check.md").read_text())
+    failed = [s["step"] for s in steps if s["rc"] != 0]
+    if failed:
+        print(f"error: GPU check steps failed: {', '.join(failed)} (their logs are in {args.outdir})", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

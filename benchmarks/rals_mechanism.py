@@ -1,0 +1,161 @@
+"""What RALS picks, from the candidate logs of instrumented runs (``++online.log_candidates=true``): the tables of
+docs/rals_mechanism.md.
+
+    python benchmarks/rals_mechanism.py RUNS_DIR [--tag mechanism] [--write docs/rals_mechanism_tables.md]
+
+RUNS_DIR holds the comparison runner's run folders (``<strategy>_<N>_seed<s>_<tag>/``, each with
+``online/online_candidates.npz``, ``online/class_order.json`` and ``result.json``). For each instrumented run:
+- the share kept, and the mean current loss, anchor loss and score (current - anchor) of kept and dropped candidates,
+  by source (stream / memory) and by the task a candidate came from relative to the stream batch's task;
+- how much of RALS's choice the hardness rules would also have chosen, from the same step's logged scores: the share
+  of the kept units that are among the top-k of the current loss, and of the anchor loss;
+- the rank correlation (Spearman) of the score with the current loss and with the anchor loss;
+- per local step, the gradient norm and the update norm.
+Then every run's linear and kNN top-1 (and per-task linear accuracy) from its result.json and task matrix.
+"""
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def load(run: Path) -> dict:
+    data = dict(np.load(run / "online" / "online_candidates.npz"))
+    tasks = json.loads((run / "online" / "class_order.json").read_text())["tasks"]
+    task_of = np.full(max(max(t) for t in tasks) + 1, -1)
+    for i, classes in enumerate(tasks):
+        task_of[classes] = i + 1
+    data["task"] = task_of[data["label"]]
+    return data
+
+
+def stream_task(data: dict) -> np.ndarray:
+    """Each row's stream batch's task: the task of that batch's stream samples (one task per batch, class-incremental)."""
+    batches = data["stream_batch"]
+    out = np.zeros_like(batches)
+    for batch in np.unique(batches):
+        rows = batches == batch
+        out[rows] = np.bincount(data["task"][rows & data["is_stream"]]).argmax()
+    return out
+
+
+def groups(data: dict) -> dict[str, np.ndarray]:
+    scored = ~np.isnan(data["current"])
+    age = stream_task(data) - data["task"]
+    return {
+        "stream": scored & data["is_stream"],
+        "memory, the current task": scored & ~data["is_stream"] & (age == 0),
+        "memory, the previous task": scored & ~data["is_stream"] & (age == 1),
+        "memory, older tasks": scored & ~data["is_stream"] & (age >= 2),
+        "all": scored,
+    }
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def overlap_with_hardness(data: dict) -> tuple[float, float, float]:
+    """Per scored step: the share of the kept candidates among the top-k current loss and among the top-k anchor
+    loss (k = kept), and a random choice's expected share (k / candidates); means over the steps."""
+    current, anchor, kept = data["current"], data["anchor"], data["kept"]
+    keys = data["stream_batch"].astype(np.int64) * 1000 + data["step"]
+    shares = {"current": [], "anchor": [], "random": []}
+    for key in np.unique(keys[~np.isnan(current)]):
+        rows = keys == key
+        k = int(kept[rows].sum())
+        if k in (0, rows.sum()):
+            continue
+        chosen = kept[rows]
+        for name, values in (("current", current[rows]), ("anchor", anchor[rows])):
+            top = np.zeros_like(chosen)
+            top[np.argsort(-values, kind="stable")[:k]] = True
+            shares[name].append((top & chosen).sum() / k)
+        shares["random"].append(k / rows.sum())
+    return tuple(float(np.mean(shares[n])) for n in ("current", "anchor", "random"))
+
+
+def run_tables(name: str, data: dict) -> list[str]:
+    lines = [
+        f"### {name}",
+        "",
+        "| candidates | rows | kept share | current loss kept / dropped | anchor loss kept / dropped "
+        "| score kept / dropped |",
+        "|---|---|---|---|---|---|",
+    ]
+    score = data["current"] - data["anchor"]
+    for label, rows in groups(data).items():
+        if not rows.any():
+            continue
+        kept, dropped = rows & data["kept"], rows & ~data["kept"]
+
+        def pair(values, kept=kept, dropped=dropped):
+            return f"{values[kept].mean():.4f} / {values[dropped].mean():.4f}" if dropped.any() and kept.any() else "–"
+
+        lines.append(
+            f"| {label} | {rows.sum()} | {data['kept'][rows].mean():.3f} | {pair(data['current'])} | "
+            f"{pair(data['anchor'])} | {pair(score)} |"
+        )
+    scored = ~np.isnan(data["current"])
+    if scored.any():
+        current_share, anchor_share, random_share = overlap_with_hardness(data)
+        lines += [
+            "",
+            f"Of the kept candidates, {current_share:.3f} are among the top-k of the current loss and {anchor_share:.3f} "
+            f"among the top-k of the anchor loss (a random choice: {random_share:.3f}). Spearman correlation of the "
+            f"score with the current loss {spearman(score[scored], data['current'][scored]):+.3f}, with the anchor "
+            f"loss {spearman(score[scored], data['anchor'][scored]):+.3f}.",
+        ]
+    steps = sorted(set(data["step_step"].astype(int)))
+    grad = [np.nanmean(data["step_grad_norm"][data["step_step"] == s]) for s in steps]
+    update = [np.nanmean(data["step_update_norm"][data["step_step"] == s]) for s in steps]
+    lines += ["", "| local step | " + " | ".join(map(str, steps)) + " |", "|---|" + "---|" * len(steps)]
+    lines += ["| gradient norm | " + " | ".join(f"{g:.3f}" for g in grad) + " |"]
+    lines += ["| update norm | " + " | ".join(f"{u:.4f}" for u in update) + " |", ""]
+    return lines
+
+
+def accuracy_table(runs: list[Path]) -> list[str]:
+    lines = [
+        "### Accuracy of every run (linear probe on features, kNN; linear accuracy per task after the last task)",
+        "",
+    ]
+    lines += ["| run | linear top-1 | kNN top-1 | per task (linear) | train s |", "|---|---|---|---|---|"]
+    for run in runs:
+        result = json.loads((run / "result.json").read_text())
+        per_task = "–"
+        if (run / "task_matrix.csv").exists():
+            with (run / "task_matrix.csv").open() as f:
+                rows = [r for r in csv.DictReader(f) if r["probe"] == "linear"]
+            last = max(int(r["after_task"]) for r in rows)
+            per_task = ", ".join(r["accuracy"] for r in rows if int(r["after_task"]) == last)
+        lines.append(
+            f"| {run.name} | {result['top1']:.2f} | {result['knn_top1']:.2f} | {per_task} | {result['train_seconds']:.0f} |"
+        )
+    return lines + [""]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs_dir", type=Path)
+    parser.add_argument("--tag", default="mechanism")
+    parser.add_argument("--write", type=Path, default=None)
+    args = parser.parse_args()
+    runs = sorted(p.parent for p in args.runs_dir.glob(f"*_seed*_{args.tag}/result.json"))
+    lines = [f"## Candidate logs ({args.runs_dir.name}, tag {args.tag})", ""]
+    for run in runs:
+        if (run / "online" / "online_candidates.npz").exists():
+            lines += run_tables(run.name, load(run))
+    lines += accuracy_table(runs)
+    text = "\n".join(lines)
+    if args.write:
+        args.write.write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from solo_ossl.compare.cli import main
+
+main()

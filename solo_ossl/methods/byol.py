@@ -1,0 +1,35 @@
+import torch
+from torch import nn
+
+from solo_ossl.losses import byol_loss_func, byol_loss_per_sample
+from solo_ossl.methods.momentum import MomentumMethod
+from solo_ossl.modules.heads import predictor_mlp
+
+
+class BYOL(MomentumMethod):
+    """BYOL (Grill et al., 2020): the prediction of each view regresses the momentum target's projection of the other
+    (solo-learn's solo/methods/byol.py); RALS scores each sample by the sum of both directions."""
+
+    name = "byol"
+    default_group_size = 1
+
+    def build_projector(self, features_dim: int, method_cfg) -> nn.Module:
+        return predictor_mlp(features_dim, method_cfg.proj_hidden_dim, method_cfg.proj_output_dim)
+
+    def build_predictor(self, method_cfg) -> nn.Module:
+        return predictor_mlp(method_cfg.proj_output_dim, method_cfg.pred_hidden_dim)
+
+    def ssl_loss(self, out1: dict, out2: dict) -> torch.Tensor:
+        # solo-learn sums the two directions (byol.py's training_step).
+        return byol_loss_func(out2["p"], out1["momentum_z"]) + byol_loss_func(out1["p"], out2["momentum_z"])
+
+    def unit_losses(self, out1: dict, out2: dict) -> torch.Tensor:
+        per_sample = byol_loss_per_sample(out2["p"], out1["momentum_z"]) + byol_loss_per_sample(
+            out1["p"], out2["momentum_z"]
+        )
+        return per_sample.view(-1, self.group_size).mean(1)
+
+    def distill_loss(self, predictions: list[torch.Tensor], frozen: list[torch.Tensor]) -> torch.Tensor:
+        # CaSSLe's predictive distiller (cassle/distillers/predictive.py): BYOL's loss of the distillation predictor's
+        # output against the frozen projection of the same view, averaged over the views.
+        return sum(byol_loss_func(p, z) for p, z in zip(predictions, frozen, strict=True)) / len(predictions)

@@ -1,0 +1,51 @@
+import torch
+from torch import nn
+
+from solo_ossl.losses import mocov3_loss_func, mocov3_loss_per_sample, simclr_distill_loss_func
+from solo_ossl.methods.momentum import MomentumMethod
+
+
+def mocov3_mlp(input_dim: int, hidden: int, output: int, last_bn: bool = True) -> nn.Sequential:
+    """solo-learn's MoCo v3 MLP for ResNets (solo/methods/mocov3.py ``_build_mlp`` with 2 layers): bias-free linears,
+    BN + ReLU between them, a BN without affine parameters after the last where ``last_bn``."""
+    layers = [
+        nn.Linear(input_dim, hidden, bias=False),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, output, bias=False),
+    ]
+    if last_bn:
+        layers.append(nn.BatchNorm1d(output, affine=False))
+    return nn.Sequential(*layers)
+
+
+class MoCoV3(MomentumMethod):
+    """MoCo v3 (Chen, Xie & He, 2021): each view's query (the prediction) against the momentum target's keys of the
+    other view; RALS scores each sample by the sum of both directions."""
+
+    name = "mocov3"
+    default_group_size = 1
+
+    def build_projector(self, features_dim: int, method_cfg) -> nn.Module:
+        return mocov3_mlp(features_dim, method_cfg.proj_hidden_dim, method_cfg.proj_output_dim)
+
+    def build_predictor(self, method_cfg) -> nn.Module:
+        return mocov3_mlp(method_cfg.proj_output_dim, method_cfg.pred_hidden_dim, method_cfg.proj_output_dim, False)
+
+    def ssl_loss(self, out1: dict, out2: dict) -> torch.Tensor:
+        t = self.cfg.method.temperature
+        # solo-learn sums the two directions (mocov3.py's training_step).
+        return mocov3_loss_func(out1["p"], out2["momentum_z"], t) + mocov3_loss_func(out2["p"], out1["momentum_z"], t)
+
+    def unit_losses(self, out1: dict, out2: dict) -> torch.Tensor:
+        t = self.cfg.method.temperature
+        per_sample = mocov3_loss_per_sample(out1["p"], out2["momentum_z"], t) + mocov3_loss_per_sample(
+            out2["p"], out1["momentum_z"], t
+        )
+        return per_sample.view(-1, self.group_size).mean(1)
+
+    def distill_loss(self, predictions: list[torch.Tensor], frozen: list[torch.Tensor]) -> torch.Tensor:
+        # A contrastive distiller in the way of SimCLR's (cassle/distillers/contrastive.py), symmetric.
+        t = self.cfg.cassle.temperature
+        (p1, p2), (z1, z2) = predictions, frozen
+        return (simclr_distill_loss_func(p1, p2, z1, z2, t) + simclr_distill_loss_func(z1, z2, p1, p2, t)) / 2

@@ -1,0 +1,113 @@
+"""Bookkeeping of one stream batch: the per-step values (kept on the device), the lr and momentum applied, sizes and
+time; one host read after the N steps; the rows of ``online_steps.csv`` and the logged metrics. It returns values
+and advances no state (``OnlineLearner.end_stream_batch`` does).
+
+On a GPU each read of a device value inside the N steps would wait for the queued kernels, so they are read once,
+after the N steps."""
+
+import csv
+import math
+from pathlib import Path
+
+import torch
+
+from solo_ossl.utils.distributed import all_reduce_
+from solo_ossl.utils.errors import check_finite_steps
+
+# stream_unit_loss: mean per-unit loss of the stream samples under the current model, from the RALS scoring pass
+# (before the step); unlike "loss" it is not biased by which samples were selected. Empty without scoring, and at
+# local step 0, where RALS selects at random without scoring.
+# stream_probe_loss: with online.probe_stream_loss, the stream batch's loss on fixed views after the step.
+STEP_COLUMNS = [
+    "stream_batch",
+    "step",
+    "loss",
+    "lr",
+    "momentum",
+    "selected",
+    "stream_selected_ratio",
+    "stream_unit_loss",
+    "stream_probe_loss",
+]
+
+
+class StreamBatchLog:
+    def __init__(self, learner, n_steps: int, device: torch.device) -> None:
+        self.n_steps, self.world, self.position = n_steps, learner.world, learner.position
+        self.clock = learner.clock
+        self.start = learner.clock()
+        self.counted_before = (learner.images_forward, learner.images_backward)
+        self.not_measured = torch.full((), float("nan"), device=device)
+        self.per_step: list[torch.Tensor] = []
+        self.lr_momentum: list[tuple[float, float]] = []
+        self.sizes: list[int] = []
+        self.candidates = 0
+        self.seconds = 0.0
+
+    def schedule(self, group: dict) -> None:
+        self.lr_momentum.append((group["lr"], group["momentum"]))
+
+    def step(self, loss, share, unit_loss, probe, candidates: int, trained: int) -> None:
+        self.per_step.append(torch.stack([loss.detach().float(), share, unit_loss, probe.float()]))
+        self.candidates += candidates
+        self.sizes.append(trained)
+
+    def finish(self) -> torch.Tensor:
+        """The host copy of the per-step values ``[N, 4]`` (loss, stream share, stream unit loss, probe; the mean
+        over processes), after the finiteness check; the stream batch's seconds."""
+        values = torch.stack(self.per_step)
+        if self.world > 1:
+            all_reduce_(values, mean=True)
+        values = values.cpu()
+        check_finite_steps(values[:, 0], lambda step: f"stream batch {self.position}, local step {step}")
+        self.seconds = self.clock() - self.start
+        return values
+
+    def rows(self, values: torch.Tensor) -> list[list]:
+        """The stream batch's rows of ``online_steps.csv``."""
+        return [
+            [self.position, step, loss, lr, momentum, size * self.world, ratio]
+            + ["" if math.isnan(v) else v for v in extra]
+            for step, ((loss, ratio, *extra), (lr, momentum), size) in enumerate(
+                zip(values.tolist(), self.lr_momentum, self.sizes, strict=True)
+            )
+        ]
+
+    def metrics(self, values: torch.Tensor, learner) -> dict[str, float]:
+        """The stream batch's logged metrics (after ``OnlineLearner.end_stream_batch``)."""
+        losses, ratios = values[:, 0].tolist(), values[:, 1].tolist()
+        throughput = self.candidates / self.seconds
+        return {
+            "loss": sum(losses) / len(losses),
+            "loss_first_step": losses[0],
+            "loss_last_step": losses[-1],
+            "lr": self.lr_momentum[-1][0],
+            "momentum": self.lr_momentum[-1][1],
+            "stream_selected_ratio_last_step": ratios[-1],
+            "stream_selected_ratio_mean100": sum(learner.recent_ratios) / len(learner.recent_ratios),
+            "images_forward": float(learner.images_forward),
+            "images_backward": float(learner.images_backward),
+            "memory_size": float(len(learner.memory)),
+            "local_steps": float(self.n_steps),
+            "img_per_s": throughput,
+        }
+
+
+def append_step_rows(path: Path, rows: list[list]) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.writer(f)
+        if new:
+            writer.writerow(STEP_COLUMNS)
+        writer.writerows(rows)
+
+
+def truncate_step_rows(path: Path, position: int) -> None:
+    """Drop rows of stream batches from ``position`` on (a resumed run is about to train them again)."""
+    if not path.exists():
+        return
+    with path.open() as f:
+        rows = list(csv.reader(f))
+    kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) < position]
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows(kept)

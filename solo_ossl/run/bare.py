@@ -1,0 +1,51 @@
+"""An online run without Lightning: the model, its learner, an optimizer and the stream's batches, for the
+throughput benchmark's bare loop and for tests of the online algorithm (``solo_ossl.online.algorithm``)."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from solo_ossl.data import build_datasets, class_order, split_tasks
+from solo_ossl.methods import BaseMethod
+from solo_ossl.online.learner import OnlineLearner
+from solo_ossl.online.stream import StreamBatchSampler, stream_order
+from solo_ossl.regimes import build_model
+from solo_ossl.run.common import last_task
+from solo_ossl.run.validate import validate_pretrain
+from solo_ossl.utils.device import training_device
+
+
+@dataclass
+class BareOnlineRun:
+    model: BaseMethod
+    learner: OnlineLearner
+    optimizer: torch.optim.Optimizer
+    splits: object
+    order: torch.Tensor
+    device: torch.device
+
+    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """The stream's batches (indexes, images, labels) on the training device, as the Lightning loader gives
+        them."""
+        train = self.splits.train
+        for indexes in StreamBatchSampler(self.order, self.learner.cfg.stream_batch_size):
+            index = torch.tensor(indexes)
+            yield index.to(self.device), train.images[index].to(self.device), train.targets[index].to(self.device)
+
+
+def bare_online_run(cfg) -> BareOnlineRun:
+    """An online config (``regime: online``, array data) ready to train outside Lightning, seeded as a run is."""
+    validate_pretrain(cfg)
+    torch.manual_seed(cfg.seed)
+    device = training_device(cfg.accelerator)
+    splits = build_datasets(cfg.data, cfg.seed)
+    tasks = split_tasks(
+        class_order(splits.num_classes, cfg.data.class_order_seed, cfg.data.class_order), cfg.data.num_tasks
+    )
+    first = 2 if cfg.online.skip_first_task else 1
+    order = stream_order(splits.train.targets, tasks, list(range(first, last_task(cfg) + 1)), cfg.seed)
+    model = build_model(cfg, splits.num_classes, splits.mean, splits.std, splits.train).to(device).train()
+    learner = model.regime.learner
+    learner.total_stream_batches = -(-len(order) // cfg.online.stream_batch_size)
+    return BareOnlineRun(model, learner, model.build_optimizer(), splits, order, device)

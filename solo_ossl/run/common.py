@@ -1,0 +1,61 @@
+"""What every training driver shares: the run folder and its files, loggers, and the Trainer's hardware arguments."""
+
+import json
+from pathlib import Path
+
+from lightning.pytorch.loggers import CSVLogger, Logger
+from omegaconf import DictConfig, OmegaConf
+
+from solo_ossl.utils.device import resolve_precision, trainer_precision
+from solo_ossl.utils.distributed import trainer_distribution
+from solo_ossl.utils.errors import SoloOsslError
+
+
+def run_dir_of(cfg: DictConfig) -> Path:
+    run_dir = Path(cfg.output_dir) / cfg.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
+    """metrics.csv always; TensorBoard or Weights & Biases beside it (``logger``)."""
+    loggers: list[Logger] = [CSVLogger(run_dir, name="logs")]
+    if cfg.logger == "tensorboard":
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(run_dir, name="tensorboard"))
+    elif cfg.logger == "wandb":
+        try:
+            import wandb  # noqa: F401
+        except ImportError as e:
+            raise SoloOsslError(
+                "++logger=wandb needs the wandb package: pip install wandb (or ++logger=tensorboard)"
+            ) from e
+        from lightning.pytorch.loggers import WandbLogger
+
+        loggers.append(WandbLogger(name=cfg.name, save_dir=str(run_dir), project="solo-ossl"))
+    return loggers
+
+
+def trainer_common(cfg: DictConfig, run_dir: Path, online: bool) -> dict:
+    """The ``L.Trainer`` arguments every pretraining driver passes: devices and strategy, precision, loggers."""
+    return dict(
+        accelerator=cfg.accelerator,
+        **trainer_distribution(cfg, online=online),
+        **trainer_precision(resolve_precision(cfg.precision, cfg.accelerator), cfg.accelerator),
+        logger=build_loggers(cfg, run_dir),
+        enable_progress_bar=cfg.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+
+
+def write_run_files(cfg: DictConfig, run_dir: Path, order: list[int], task_classes: list[list[int]], rank: int):
+    if rank == 0:
+        OmegaConf.save(cfg, run_dir / "config.yaml")
+        (run_dir / "class_order.json").write_text(json.dumps({"class_order": order, "tasks": task_classes}))
+
+
+def last_task(cfg: DictConfig) -> int:
+    """The last task of the sequence (``data.last_task``, 0: all ``data.num_tasks``)."""
+    return cfg.data.last_task or cfg.data.num_tasks

@@ -1,0 +1,149 @@
+"""Self-supervised pretraining as the config's regime asks: what ``main_pretrain.py`` runs. The regime's driver
+(``epochs``: ``solo_ossl.run.offline``; ``stream``: ``solo_ossl.run.online``) trains the model built here."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import DictConfig, OmegaConf
+
+from solo_ossl.data import build_datasets, class_order, split_tasks
+from solo_ossl.data.dali import use_dali
+from solo_ossl.methods import BaseMethod
+from solo_ossl.regimes import REGIMES, build_model
+from solo_ossl.run.common import run_dir_of, trainer_common
+from solo_ossl.run.offline import train_epochs
+from solo_ossl.run.online import train_stream
+from solo_ossl.run.validate import validate_pretrain
+from solo_ossl.utils.checkpoint import atomic_save, read_checkpoint
+from solo_ossl.utils.device import configure_device_defaults, describe_run_device, training_device
+from solo_ossl.utils.errors import Preempted, SoloOsslError
+from solo_ossl.utils.logs import quiet_lightning
+
+
+@dataclass
+class PretrainSetup:
+    """What a driver trains and where: the config, the data (DALI transforms where they are used), the class
+    order and its tasks, the model with its regime, the checkpoint to resume from, the run folder, the Trainer's
+    common arguments and the caller's callbacks."""
+
+    cfg: DictConfig
+    splits: object
+    dali: dict | None
+    order: list[int]
+    task_classes: list[list[int]]
+    model: BaseMethod
+    checkpoint: dict | None
+    run_dir: Path
+    trainer_args: dict
+    callbacks: list[Callback]
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        path = self.run_dir / "checkpoints"
+        path.mkdir(exist_ok=True)
+        return path
+
+
+DRIVERS = {"epochs": train_epochs, "stream": train_stream}
+# Keys that may differ between an interrupted run and the command that continues it.
+RESUME_KEYS = ("resume", "auto_resume", "progress_bar")
+
+
+class SaveOnPreemption(Callback):
+    """On SIGTERM (Lightning's signal connector sets ``received_sigterm``), save ``last.ckpt`` at the end of the
+    optimizer step or stream batch in progress; Lightning then stops the run (``SIGTERMException``)."""
+
+    def __init__(self, checkpoint_dir: Path) -> None:
+        self.path, self.where = checkpoint_dir / "last.ckpt", ""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.received_sigterm and not self.where:
+            atomic_save(trainer, self.path)
+            regime = pl_module.regime
+            if regime.driver == "stream":
+                self.where = f"after stream batch {regime.learner.position}"
+            else:
+                self.where = f"after epoch {trainer.current_epoch}, step {trainer.global_step}"
+
+
+def comparable(cfg) -> dict:
+    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    return {k: v for k, v in config.items() if k not in RESUME_KEYS}
+
+
+def auto_resume(cfg: DictConfig, run_dir: Path) -> Path | None:
+    """For a command run again: the final checkpoint of a run that finished (nothing to train), or, for an
+    interrupted one, ``cfg.resume`` set to its ``last.ckpt``. A folder holding a run of another config stops with an
+    error rather than mixing two runs."""
+    final, last, saved = run_dir / "final.ckpt", run_dir / "checkpoints" / "last.ckpt", run_dir / "config.yaml"
+    if cfg.resume or not cfg.auto_resume or not (final.exists() or last.exists()) or not saved.exists():
+        return None
+    before, now = comparable(OmegaConf.load(saved)), comparable(cfg)
+    differ = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+    if differ:
+        raise SoloOsslError(
+            f"{run_dir} holds a run of another config (differs in {', '.join(differ)}): give this run another "
+            "++name, or ++auto_resume=false to train it again from scratch in that folder"
+        )
+    if final.exists():
+        print(f"finished before: {final} (++auto_resume=false trains it again)")
+        return final
+    cfg.resume = str(last)
+    print(f"resuming the interrupted run from {last} (++auto_resume=false starts over)")
+    return None
+
+
+def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
+    """Train as ``cfg`` says and return the path of the final checkpoint."""
+    validate_pretrain(cfg)
+    quiet_lightning()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    configure_device_defaults(training_device(cfg.accelerator))
+    if rank_zero_only.rank == 0:
+        print(describe_run_device(cfg.precision, cfg.accelerator))
+    splits, dali = use_dali(cfg.data, build_datasets(cfg.data, cfg.seed), cfg.seed, cfg.accelerator)
+    order, task_classes = [], []  # an unlabeled folder has no classes, hence no tasks
+    if splits.labeled:
+        order = class_order(splits.num_classes, cfg.data.class_order_seed, cfg.data.class_order)
+        task_classes = split_tasks(order, cfg.data.num_tasks)
+    run_dir = run_dir_of(cfg)
+    finished = auto_resume(cfg, run_dir)
+    if finished is not None:
+        return finished
+    model = build_model(cfg, splits.num_classes, splits.mean, splits.std, splits.train)
+    if dali is not None:
+        model.augment, model.eval_transform = dali["views"], dali["eval"]
+    checkpoint = read_checkpoint(cfg.resume) if cfg.resume else None
+    if checkpoint is not None:
+        model.check_same_method(checkpoint, cfg.resume)
+    elif cfg.pretrained_ckpt:
+        model.load_pretrained(cfg.pretrained_ckpt)
+    driver = REGIMES[cfg.regime].driver
+    setup = PretrainSetup(
+        cfg,
+        splits,
+        dali,
+        order,
+        task_classes,
+        model,
+        checkpoint,
+        run_dir,
+        trainer_common(cfg, run_dir, online=driver == "stream"),
+        list(extra_callbacks),
+    )
+    preemption = SaveOnPreemption(setup.checkpoint_dir)
+    setup.callbacks.append(preemption)
+    try:
+        trainer = DRIVERS[driver](setup)
+    except SIGTERMException as e:
+        raise Preempted(
+            f"SIGTERM received: the run saved {preemption.path} {preemption.where or 'before training'}; run the "
+            "same command again to continue from it"
+        ) from e
+    final = run_dir / "final.ckpt"
+    atomic_save(trainer, final)
+    return final
