@@ -130,11 +130,15 @@ def part_throughput(args) -> dict:
             cfg.online.max_stream_batches = s["batches"]
             run_pretrain(cfg, [watch])
         summary = watch.timer.summary(s["steps"])
-        candidates = 384 if rals else 256
+        online = cfg.online
+        candidates = round(online.stream_batch_size * (1 + online.memory.batches))  # 384 / 256 at full size
+        trained = online.k if rals else candidates
         out["rals" if rals else "no_rals"] = {
             **summary,
+            "candidates": candidates,
+            "trained": trained,
             "candidates_per_s": candidates / summary["s_per_step"],
-            "trained_per_s": 256 / summary["s_per_step"],
+            "trained_per_s": trained / summary["s_per_step"],
         }
     out["rals_over_no_rals_step_time"] = out["rals"]["s_per_step"] / out["no_rals"]["s_per_step"]
     out["stream_batches_timed"] = f"3 to {s['batches'] - 1} of {s['batches']}"

@@ -39,8 +39,13 @@ def markdown(report: dict) -> str:
     throughput = steps["throughput"]["result"]
     if throughput:
         lines += ["", "| online step | s/step | candidates/s | trained/s | data share |", "|---|---|---|---|---|"]
-        for key, name in (("no_rals", "no RALS (trains 256)"), ("rals", "RALS (scores 384, trains 256)")):
+        for key in ("no_rals", "rals"):
             r = throughput[key]
+            name = (
+                f"no RALS (trains {r['trained']})"
+                if key == "no_rals"
+                else f"RALS (scores {r['candidates']}, trains {r['trained']})"
+            )
             lines.append(
                 f"| {name} | {r['s_per_step']:.4f} | {r['candidates_per_s']:.0f} | {r['trained_per_s']:.0f} | "
                 f"{r['data_share']:.1%} |"

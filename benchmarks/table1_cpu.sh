@@ -6,6 +6,8 @@
 # e.g. bash benchmarks/table1_cpu.sh barlow "0 1 2" 10 offline cassle ours_no_rals ours offline_cm cassle_cm ours_random
 # TAG=name EXTRA="++key=value ..." run a setting of its own beside the others (the runner's --tag), e.g. the
 # mechanism runs: TAG=mechanism EXTRA="++data.last_task=3 ++online.log_candidates=true".
+# SET=name keeps a set of runs (one machine's) in folders of its own: trained_models/table1-cpu-METHOD-SET and
+# docs/table1_cpu/METHOD-SET.
 # Each seed trains its own task-1 checkpoint (--task1 per_seed). Finished runs (a result.json under
 # trained_models/table1-cpu-METHOD) are skipped. A lost task-1 checkpoint is retrained; on the same kind of machine it
 # comes back bitwise equal and the seed continues, elsewhere the runner stops with an error (the fingerprints differ)
@@ -21,8 +23,9 @@ TAG_ARGS=(); [ -n "${TAG:-}" ] && TAG_ARGS=(--tag "$TAG")
 read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
 [ ${#STRATEGIES[@]} -gt 0 ] || STRATEGIES=(offline cassle ours_no_rals ours)
 NPZ=${NPZ:-../shared/datasets/cifar100/cifar100_uint8.npz}
-OUT=trained_models/table1-cpu-$METHOD
-DOCS=docs/table1_cpu/$METHOD
+# SET names a set of runs made on one machine (its rows pair with each other only): its own folders.
+OUT=trained_models/table1-cpu-$METHOD${SET:+-$SET}
+DOCS=docs/table1_cpu/$METHOD${SET:+-$SET}
 
 sync_docs() {
   mkdir -p "$DOCS"
