@@ -26,6 +26,7 @@ setup(
     ],
     extras_require={
         # DALI runs its CPU pipelines without a GPU too; wheels exist for Linux only.
+        "umap": ["umap-learn>=0.5"],  # main_umap.py
         "dali": ["nvidia-dali-cuda120>=1.30; platform_system == 'Linux'"],
         "dev": [
             "pytest>=7",

@@ -2,7 +2,7 @@
 classes), a task-1 checkpoint per method, then Ours without RALS (N = 10) at each candidate max lr, and the kNN
 monitor's top-1 at the stream's end (the fixed subsets of ``eval``).
 
-    python benchmarks/online_lr.py byol=0.1,0.3,1.0 simsiam=0.05,0.2,0.5 mocov3=0.1,0.3,1.0 [--out benchmarks/online_lr.md]
+    python benchmarks/online_lr.py byol=0.1,1.0 simsiam=0.05,0.5 mocov3=0.1,1.0 [--last-task 3] [--out benchmarks/online_lr.md]
 
 One run at a time; each method's task-1 run is shared by its lr runs (``trained_models/online_lr``). The table is
 appended to ``--out`` with the machine, the command and the date.
@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("grid", nargs="+", help="method=lr,lr,...")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "online_lr.md"))
     parser.add_argument("--output-dir", default="trained_models/online_lr")
+    parser.add_argument("--last-task", type=int, default=3, help="stream tasks 2..this one (data.last_task)")
     args = parser.parse_args()
     started, rows = time.perf_counter(), []
     for entry in args.grid:
@@ -49,6 +50,7 @@ def main() -> None:
                     *common,
                     f"++pretrained_ckpt={task1}",
                     f"++online.max_lr={lr}",
+                    f"++data.last_task={args.last_task}",
                     f"++name={name}",
                 ]
             )
@@ -61,8 +63,8 @@ def main() -> None:
         f"\n## Online max lr of the methods beyond the paper — {datetime.date.today()}",
         f"Machine: {machine_name()}. Command: `python benchmarks/online_lr.py {' '.join(args.grid)}` ({minutes:.0f} min). "
         "Embedded data, each method's embedded task-1 config (40 epochs), then its online/embedded config (Ours "
-        "without RALS, N = 10, memory 500) at each max lr; kNN top-1 of the monitor (k 20, T 0.07, fixed 1,000 test "
-        "images) at the stream's end. One seed: a choice, not a result.",
+        f"without RALS, N = 10, memory 500) at each max lr over tasks 2-{args.last_task}; kNN top-1 of the monitor "
+        "(k 20, T 0.07, the embedded test set) at the stream's end. One seed: a choice, not a result.",
         "",
         "| method | max lr | kNN top-1 (%) | run s |",
         "|---|---|---|---|",

@@ -43,8 +43,12 @@ PAIRS = (
     ("ours_no_rals", "cassle_cm"),
     ("ours", "cassle_cm"),
     ("ours_no_rals", "offline_cm"),
+    ("ours", "offline_cm"),
     ("offline", "ours"),
+    ("ours_no_rals", "ours_constant_lr"),
 )
+# The pairs whose value at N = 20 is set beside N = 10 (does RALS's gain grow with N?).
+BY_STEPS = (("ours", "ours_no_rals"), ("ours", "ours_random"), ("ours", "cassle"))
 
 
 def probes(folder: Path) -> dict[int, dict]:
@@ -98,7 +102,7 @@ def method_tables(method: str, folder: Path) -> list[str]:
         rows = list(cells[cell].values())
         entries = [mean_std([r[k] for r in rows if r.get(k) is not None]) for k in ("top1", "knn_top1", *METRICS)]
         seconds = statistics.mean(r["train_seconds"] for r in rows)
-        paper = PAPER.get(method, {}).get(cell[0]) if cell[1] == 10 and not cell[2] else None
+        paper = PAPER.get(method.split("-")[0], {}).get(cell[0]) if cell[1] == 10 and not cell[2] else None
         lines.append(
             f"| {label(cell)} | {cell[1]} | {len(rows)} | "
             + " | ".join(entries)
@@ -115,6 +119,21 @@ def method_tables(method: str, folder: Path) -> list[str]:
     lines += ["| steps | pair | per-seed differences | mean | 95% interval |", "|---|---|---|---|---|"]
     for a, b, diff in paired_rows(cells, PAIRS):
         lines.append(f"| {a[1]} | {label(a)} − {label(b)} | " + " | ".join(format_difference(diff)) + " |")
+    steps = sorted({c[1] for c in cells if not c[2]})
+    if len(steps) > 1:
+        by_pair = {(a[0], b[0], a[1]): diff for a, b, diff in paired_rows(cells, BY_STEPS) if not a[2]}
+        lines += ["", "The same pairs at each N (mean [95% t-interval]; seeds):", ""]
+        lines += ["| pair | " + " | ".join(f"N = {n}" for n in steps) + " |", "|---|" + "---|" * len(steps)]
+        for a, b in BY_STEPS:
+            entries = []
+            for n in steps:
+                diff = by_pair.get((a, b, n))
+                entries.append(
+                    "–"
+                    if diff is None
+                    else f"{format_difference(diff)[1]} {format_difference(diff)[2]} ({len(diff['diffs'])})"
+                )
+            lines.append(f"| {label((a, 0, ''))} − {label((b, 0, ''))} | " + " | ".join(entries) + " |")
     for cell in ordered:
         if cell[0] not in ("ours", "cassle"):
             continue

@@ -67,3 +67,52 @@ def test_image_folder_resizes_and_names_corrupt_files(tmp_path):
     broken = ImageFolderDataset(tmp_path / "train", load_size=24)
     with pytest.raises(SoloOsslError, match="bad.jpg"):
         broken.load(torch.arange(len(broken)))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_corrupt_image_read_by_the_loader_stops_with_one_error_line(tmp_path, workers):
+    from .conftest import TINY, run_script
+
+    write_tree(tmp_path / "tree", corrupt=True)
+    args = ["--config-name", "pretrain/embedded/barlow", *TINY[4:], "++data.dataset=imagefolder"]
+    args += [f"++data.data_dir={tmp_path / 'tree'}", "++data.load_size=16", f"++data.num_workers={workers}"]
+    args += [
+        "++data.tasks=null",
+        "++data.num_tasks=1",
+        "++max_epochs=1",
+        "++optimizer.batch_size=7",
+        f"++output_dir={tmp_path}",
+    ]
+    result = run_script("main_pretrain.py", *args)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+    assert lines[0].startswith("error: cannot decode image ") and "bad.jpg" in lines[0] and "Traceback" not in lines[0]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_skip_leaves_an_unreadable_image_out_of_the_stream_and_counts_it(tmp_path, workers, capfd):
+    import csv
+
+    from solo_ossl.args import load_config
+    from solo_ossl.run.pretrain import run_pretrain
+
+    from .conftest import TINY
+
+    write_tree(tmp_path / "tree", corrupt=True)  # 7 training images, dog/bad.jpg unreadable
+    args = ["--config-name", "online/embedded/simclr_rals", *TINY[4:], "++data.dataset=imagefolder"]
+    args += [f"++data.data_dir={tmp_path / 'tree'}", "++data.load_size=16", f"++data.num_workers={workers}"]
+    args += ["++data.num_tasks=1", "++online.skip_first_task=false", "++online.stream_batch_size=4"]
+    args += ["++online.steps_per_batch=3", "++online.k=4", "++online.memory.capacity=8"]
+    args += ["++data.on_bad_image=skip", "++eval.every=0", f"++output_dir={tmp_path}"]
+    runs = [run_pretrain(load_config([*args, f"++name=skip{i}"])) for i in range(2)]
+    out = capfd.readouterr().out  # worker processes print too
+    assert out.count("warning: skipped the unreadable image") >= 1 and "bad.jpg" in out
+    assert "skipped 1 unreadable image(s) of the stream" in out
+    first, second = (torch.load(r, weights_only=False) for r in runs)
+    assert first["online"]["memory"]["size"] == 6  # the six readable images, in the stream's order, once each
+    for key, value in first["state_dict"].items():  # deterministic: the same run again gives the same weights
+        assert torch.equal(value, second["state_dict"][key]), key
+    (metrics,) = (tmp_path / "skip0").glob("logs/version_*/metrics.csv")
+    with metrics.open() as f:
+        skipped = [float(r["skipped_images"]) for r in csv.DictReader(f) if r.get("skipped_images")]
+    assert skipped[-1] == 1.0

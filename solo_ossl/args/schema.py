@@ -18,6 +18,11 @@ class Dataset(StrEnum):
     synthetic = "synthetic"
 
 
+class BadImage(StrEnum):
+    stop = "stop"
+    skip = "skip"
+
+
 class Loader(StrEnum):
     torch = "torch"
     dali = "dali"
@@ -114,6 +119,9 @@ class DataConfig:
     download: bool = False
     num_workers: int = 2
     crop_size: int = 32
+    # An image file that cannot be decoded: stop the run with an error naming it, or skip it (left out of its batch,
+    # its path logged once, the count in metrics.csv as skipped_images and in the run's summary).
+    on_bad_image: BadImage = BadImage.stop
     # imagefolder: images are decoded, resized (shorter side) and center-cropped to load_size before
     # batched augmentation crops them to crop_size.
     load_size: int = 32

@@ -52,8 +52,10 @@ class ImageFolderDataset(Dataset):
 
     ``labeled=False``: every image under ``root`` (any depth), in path order, with target -1 (no class)."""
 
-    def __init__(self, root: str | Path, load_size: int, labeled: bool = True) -> None:
+    def __init__(self, root: str | Path, load_size: int, labeled: bool = True, on_bad_image: str = "stop") -> None:
         root = Path(root)
+        self.skip_bad = on_bad_image == "skip"
+        self.skipped: set[int] = set()  # indices found unreadable (in this process)
         if not root.is_dir():
             what = "a folder of images" if not labeled else "a tree with train/ and val/"
             raise SoloOsslError(f"image folder {root} does not exist: set data.data_dir to {what}")
@@ -93,14 +95,30 @@ class ImageFolderDataset(Dataset):
                 img = img.crop((left, top, left + self.load_size, top + self.load_size))
                 array = np.asarray(img, dtype=np.uint8)
         except (OSError, UnidentifiedImageError) as e:
-            raise SoloOsslError(f"cannot decode image {path}: {e}; remove or replace the file") from e
+            if not self.skip_bad:
+                raise SoloOsslError(
+                    f"cannot decode image {path}: {e}; remove or replace the file, or pass ++data.on_bad_image=skip"
+                ) from e
+            if index not in self.skipped:
+                print(f"warning: skipped the unreadable image {path} ({e})", flush=True)
+                self.skipped.add(index)
+            return None
         return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
     def __getitem__(self, index: int):
         return index, self._decode(index), self.targets[index]
 
     def load(self, indices: torch.Tensor) -> torch.Tensor:
-        return torch.stack([self._decode(int(i)) for i in indices])
+        images = [self._decode(int(i)) for i in indices]
+        return torch.stack([x for x in images if x is not None])
+
+
+def collate_readable(batch: list) -> list:
+    """The default collation of the samples whose image could be decoded (``data.on_bad_image=skip`` leaves the
+    others out of their batch)."""
+    from torch.utils.data import default_collate
+
+    return default_collate([sample for sample in batch if sample[1] is not None])
 
 
 def loader_workers(dataset, requested: int) -> int:
@@ -181,13 +199,15 @@ def build_datasets(data_cfg, seed: int = 0) -> Splits:
         train, test = ArrayDataset(x[~is_test], y[~is_test]), ArrayDataset(x[is_test], y[is_test])
     elif name == "imagefolder":
         root = Path(data_cfg.data_dir)
-        train = ImageFolderDataset(root / "train", data_cfg.load_size)
-        test = ImageFolderDataset(root / "val", data_cfg.load_size)
+        train = ImageFolderDataset(root / "train", data_cfg.load_size, on_bad_image=data_cfg.on_bad_image)
+        test = ImageFolderDataset(root / "val", data_cfg.load_size, on_bad_image=data_cfg.on_bad_image)
         if train.classes != test.classes:
             raise SoloOsslError(f"{root}/train and {root}/val have different class folders")
         return Splits(train, test, len(train.classes), *IMAGENET_STATS)
     else:  # unlabeled_folder (the schema's Dataset enum has no other value)
-        train = ImageFolderDataset(data_cfg.data_dir, data_cfg.load_size, labeled=False)
+        train = ImageFolderDataset(
+            data_cfg.data_dir, data_cfg.load_size, labeled=False, on_bad_image=data_cfg.on_bad_image
+        )
         size = data_cfg.load_size
         test = ArrayDataset(torch.empty((0, 3, size, size), dtype=torch.uint8), torch.empty(0, dtype=torch.long))
         # No classes: one placeholder output for the online classifier, whose loss is 0 without labels.

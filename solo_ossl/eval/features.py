@@ -4,7 +4,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from solo_ossl.data.datasets import loader_workers
+from solo_ossl.data.datasets import collate_readable, loader_workers
 from solo_ossl.utils.device import autocast_dtype
 
 
@@ -17,7 +17,11 @@ def extract_features(
     device = next(backbone.parameters()).device
     # Its own generator: iterating a DataLoader otherwise draws from the global RNG, which online runs checkpoint.
     loader = DataLoader(
-        dataset, batch_size=batch_size, num_workers=loader_workers(dataset, 2), generator=torch.Generator()
+        dataset,
+        batch_size=batch_size,
+        num_workers=loader_workers(dataset, 2),
+        generator=torch.Generator(),
+        collate_fn=collate_readable,
     )
     dtype = autocast_dtype(precision)
     for _, images, targets in loader:

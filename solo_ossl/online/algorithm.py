@@ -124,6 +124,11 @@ def run_local_steps(
     indexes, stream_x, stream_y = batch
     device = stream_y.device
     stream, augment, samples_device, prefetch = stream_source(method, indexes, stream_x, device)
+    if learner.selection is not None and len(stream) % method.group_size:
+        # A stream batch short of unreadable images (data.on_bad_image=skip) trains on its whole selection groups;
+        # all of it still enters the memory.
+        whole = len(stream) - len(stream) % method.group_size
+        stream, stream_y = stream[:whole], stream_y[:whole]
     n_steps = learner.planned_steps()
     torch_optimizer = getattr(optimizer, "optimizer", optimizer)  # Lightning wraps it
     schedule = learner.stream_batch_schedule(torch_optimizer, n_steps, method.cfg.optimizer.classifier_lr)

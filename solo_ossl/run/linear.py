@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from solo_ossl.backbones import build_backbone
 from solo_ossl.data import EvalTransform, LinearTrainAugment, build_datasets
 from solo_ossl.data.dali import use_dali
-from solo_ossl.data.datasets import loader_workers
+from solo_ossl.data.datasets import collate_readable, loader_workers
 from solo_ossl.eval.features import extract_features
 from solo_ossl.eval.knn import knn_accuracy, knn_predictions, ranked_accuracy
 from solo_ossl.run.validate import validate_linear
@@ -162,7 +162,7 @@ def frozen_setup(cfg: DictConfig):
     return splits, dali, backbone, resolve_precision(cfg.precision, cfg.accelerator)
 
 
-def _features(cfg: DictConfig, splits, dali, backbone, precision: str, split: str):
+def split_features(cfg: DictConfig, splits, dali, backbone, precision: str, split: str):
     """Frozen features of the ``train`` or ``test`` split, without augmentation (resize + center crop)."""
     transform = EvalTransform(cfg.data.crop_size, splits.mean, splits.std)
     if dali:
@@ -174,10 +174,10 @@ def _features(cfg: DictConfig, splits, dali, backbone, precision: str, split: st
 def evaluate(cfg: DictConfig, knn: bool = True) -> Evaluation:
     """Linear probe (``cfg.mode``) and, with ``knn``, weighted kNN (``cfg.knn``) of the configured backbone."""
     splits, dali, backbone, precision = frozen_setup(cfg)
-    test_x, test_y = _features(cfg, splits, dali, backbone, precision, "test")
+    test_x, test_y = split_features(cfg, splits, dali, backbone, precision, "test")
     train_x = train_y = None
     if cfg.mode == "features" or knn:
-        train_x, train_y = _features(cfg, splits, dali, backbone, precision, "train")
+        train_x, train_y = split_features(cfg, splits, dali, backbone, precision, "train")
     if cfg.mode == "features":
         if check_devices(cfg) > 1:
             print("note: features mode trains the linear layer in this one process (devices applies to augmented)")
@@ -212,6 +212,7 @@ def _train_linear_augmented(cfg: DictConfig, backbone: nn.Module, splits, dali, 
         shuffle=True,
         num_workers=loader_workers(splits.train, cfg.data.num_workers),
         generator=torch.Generator().manual_seed(cfg.seed),
+        collate_fn=collate_readable,
     )
     trainer = L.Trainer(
         max_epochs=cfg.max_epochs,
@@ -230,8 +231,8 @@ def _train_linear_augmented(cfg: DictConfig, backbone: nn.Module, splits, dali, 
 def run_knn(cfg: DictConfig) -> dict:
     """Weighted kNN (``cfg.knn``) of the frozen backbone: training-set features vote for each test sample."""
     splits, dali, backbone, precision = frozen_setup(cfg)
-    train_x, train_y = _features(cfg, splits, dali, backbone, precision, "train")
-    test_x, test_y = _features(cfg, splits, dali, backbone, precision, "test")
+    train_x, train_y = split_features(cfg, splits, dali, backbone, precision, "train")
+    test_x, test_y = split_features(cfg, splits, dali, backbone, precision, "test")
     top1, top5 = knn_accuracy(train_x, train_y, test_x, test_y, cfg.knn.k, cfg.knn.temperature)
     return {
         "knn_top1": top1,

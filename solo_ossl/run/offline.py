@@ -6,7 +6,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from torch.utils.data import DataLoader, Subset
 
 from solo_ossl.data import task_sample_indices
-from solo_ossl.data.datasets import loader_workers
+from solo_ossl.data.datasets import collate_readable, loader_workers
 from solo_ossl.run.common import last_task, write_run_files
 from solo_ossl.utils.device import capture_rng_states, restore_rng_states
 from solo_ossl.utils.distributed import set_ranks
@@ -54,8 +54,14 @@ def train_epochs(setup) -> L.Trainer:
         drop_last=len(train) >= cfg.optimizer.batch_size,
         num_workers=loader_workers(splits.train, cfg.data.num_workers),
         generator=generator,
+        collate_fn=collate_readable,
     )
-    val_loader = DataLoader(splits.test, batch_size=256, num_workers=loader_workers(splits.test, cfg.data.num_workers))
+    val_loader = DataLoader(
+        splits.test,
+        batch_size=256,
+        num_workers=loader_workers(splits.test, cfg.data.num_workers),
+        collate_fn=collate_readable,
+    )
     every = max(1, cfg.checkpoint_every_epochs)
     saver = ModelCheckpoint(dirpath=setup.checkpoint_dir, save_last=True, every_n_epochs=every, save_top_k=0)
     trainer = L.Trainer(

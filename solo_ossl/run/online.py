@@ -10,7 +10,7 @@ from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader
 
 from solo_ossl.data import task_sample_indices
-from solo_ossl.data.datasets import loader_workers
+from solo_ossl.data.datasets import collate_readable, loader_workers
 from solo_ossl.eval.monitor import KnnMonitor
 from solo_ossl.eval.plots import plot_online_curves
 from solo_ossl.online.candidates import CandidateLog
@@ -40,6 +40,23 @@ class OnlineCheckpoint(Callback):
             atomic_save(trainer, self.directory / "last.ckpt")
 
 
+class SkippedImages(Callback):
+    """With ``data.on_bad_image=skip``: the stream's unreadable images, counted from each stream batch's requested
+    and received samples, logged as ``skipped_images`` (cumulative) and printed at the end."""
+
+    def __init__(self, sampler: StreamBatchSampler) -> None:
+        self.sampler, self.skipped = sampler, 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        requested = len(self.sampler.batches[self.sampler.start + batch_idx])
+        self.skipped += requested - len(batch[0])
+        pl_module.log("skipped_images", float(self.skipped), on_step=True, on_epoch=False)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.skipped and trainer.is_global_zero:
+            print(f"skipped {self.skipped} unreadable image(s) of the stream (their paths are in the warnings above)")
+
+
 def train_stream(setup) -> L.Trainer:
     cfg, splits, model = setup.cfg, setup.splits, setup.model
     # The stream is split over the processes by the stream's own sampler, not Lightning's.
@@ -62,6 +79,8 @@ def train_stream(setup) -> L.Trainer:
     if len(loader) == 0:
         print(f"the stream is already complete at batch {regime.learner.position}; nothing to train")
     callbacks = [OnlineCheckpoint(setup.checkpoint_dir, cfg.online.checkpoint_every, task_ends)]
+    if cfg.data.on_bad_image == "skip":
+        callbacks.append(SkippedImages(loader.batch_sampler))
     if cfg.eval.every > 0 and not splits.labeled and rank == 0:
         print("note: the kNN monitor needs labels; it is off for an unlabeled folder")
     if cfg.eval.every > 0 and splits.labeled:
@@ -117,5 +136,6 @@ def stream_loader(setup, rank: int = 0, world: int = 1) -> tuple[DataLoader, dic
     learner.total_stream_batches = len(sampler.batches)
     if online.max_stream_batches > 0:
         sampler.batches = sampler.batches[: online.max_stream_batches]
-    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=loader_workers(train_set, cfg.data.num_workers))
+    workers = loader_workers(train_set, cfg.data.num_workers)
+    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=workers, collate_fn=collate_readable)
     return loader, ends

@@ -9,6 +9,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from solo_ossl.data import build_datasets, class_order, split_tasks
 from solo_ossl.data.dali import use_dali
@@ -82,7 +83,16 @@ def auto_resume(cfg: DictConfig, run_dir: Path) -> Path | None:
     final, last, saved = run_dir / "final.ckpt", run_dir / "checkpoints" / "last.ckpt", run_dir / "config.yaml"
     if cfg.resume or not cfg.auto_resume or not (final.exists() or last.exists()) or not saved.exists():
         return None
-    before, now = comparable(OmegaConf.load(saved)), comparable(cfg)
+    # The saved config on the current schema: a key added to the schema since takes its default, as it does now.
+    schema = OmegaConf.structured(OmegaConf.get_type(cfg))
+    try:
+        before = comparable(OmegaConf.merge(schema, OmegaConf.load(saved)))
+    except OmegaConfBaseException as e:
+        raise SoloOsslError(
+            f"{run_dir} holds a run whose config this version cannot read ({str(e).splitlines()[0]}): give this run "
+            "another ++name, or ++auto_resume=false to train it again from scratch in that folder"
+        ) from e
+    now = comparable(cfg)
     differ = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
     if differ:
         raise SoloOsslError(
