@@ -150,3 +150,26 @@ def test_minred_refreshes_features_by_polyak_average_and_round_trips():
     assert torch.equal(memory.data, other.data) and torch.equal(memory.features, other.features)
     with pytest.raises(SoloOsslError, match="needs the samples' features"):
         memory.add(torch.arange(2))
+
+
+def test_an_online_run_with_minred_resumes_bitwise_with_its_features(tiny_config, tmp_path):
+    from solo_ossl.run.pretrain import run_pretrain
+
+    from .test_online import HALF, ONLINE
+
+    common = [*ONLINE, HALF, "++online.memory.policy=minred", "++online.memory.capacity=24", "++online.k=24"]
+    full = torch.load(
+        run_pretrain(tiny_config("online/embedded/simclr_rals", *common, "++name=full")), weights_only=False
+    )
+    memory = full["online"]["memory"]
+    assert memory["policy"] == "minred" and memory["features"].shape[0] == memory["size"] == 24
+    middle = tmp_path / "full" / "checkpoints" / "task3.ckpt"
+    assert torch.load(middle, weights_only=False)["online"]["memory"]["features"] is not None
+    resumed = torch.load(
+        run_pretrain(tiny_config("online/embedded/simclr_rals", *common, "++name=resumed", f"++resume={middle}")),
+        weights_only=False,
+    )
+    assert torch.equal(resumed["online"]["memory"]["features"], memory["features"])
+    assert torch.equal(resumed["online"]["memory"]["data"], memory["data"])
+    for key, value in full["state_dict"].items():
+        assert torch.equal(value, resumed["state_dict"][key]), key
