@@ -47,8 +47,11 @@ class CandidateLog:
             ("anchor", anchor),
         ):
             self.columns[key].append(value)
-        weights = [p.detach() for p in method.parameters() if p.requires_grad]
-        grad = torch.sqrt(sum((p.grad.float() ** 2).sum() for p in weights if p.grad is not None))
+        trained = [p for p in method.parameters() if p.requires_grad]
+        # The gradients live on the parameters themselves (a detached view has none).
+        grads = [p.grad.float() for p in trained if p.grad is not None]
+        grad = torch.sqrt(sum((g**2).sum() for g in grads)) if grads else float("nan")
+        weights = [p.detach() for p in trained]
         if self.previous is None:
             update = float("nan")
         else:
