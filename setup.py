@@ -23,15 +23,19 @@ setup(
         "scipy",  # Student-t intervals of paired differences (solo_ossl.compare)
         "tensorboard",  # ++logger=tensorboard
         "safetensors",  # exported backbones (python -m solo_ossl.export)
+        "hydra-core>=1.3,<1.4",  # the entry points' command line (solo_ossl/args/cli.py), as solo-learn's
     ],
     extras_require={
         # DALI runs its CPU pipelines without a GPU too; wheels exist for Linux only.
         "umap": ["umap-learn>=0.5"],  # main_umap.py
+        # Hydra sweeps as SLURM jobs (hydra/launcher=submitit_slurm) and the comparison runner's --launcher slurm.
+        "cluster": ["hydra-submitit-launcher>=1.2"],
         "dali": ["nvidia-dali-cuda120>=1.30; platform_system == 'Linux'"],
         "dev": [
             "pytest>=7",
             "ruff>=0.6",
             "import-linter>=2.1",
+            "hydra-submitit-launcher>=1.2",  # the launcher tests run submitit's local executor
             "nvidia-dali-cuda120>=1.30; platform_system == 'Linux'",
         ],
     },

@@ -4,7 +4,8 @@ weighted kNN and, for the strategies that see tasks one after another, the per-t
 accuracy, forgetting and forward transfer.
 
 python -m solo_ossl.compare --dataset cifar100 --method barlow --steps 10 20 50 [--seeds 0 1 2] [--scale cpu]
-    [--strategies ...] [--probe features|augmented] [--task1 shared|per_seed] [--tag NAME] [++key=value ...]
+    [--strategies ...] [--probe features|augmented] [--task1 shared|per_seed] [--tag NAME]
+    [--launcher inline|local|slurm [--launcher-param KEY=VALUE ...]] [++key=value ...]
 
 Every row records wall-clock time and image-views forwarded / back-propagated, so compute is compared honestly
 (Ours sees an extra memory batch per step). Finished runs (a result.json in their folder) are never trained again:
@@ -22,9 +23,10 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from solo_ossl.args import load_config
+from solo_ossl.compare.launch import LAUNCHERS, run_all
 from solo_ossl.compare.probe import Prober
 from solo_ossl.compare.reports import load_results, write_reports
-from solo_ossl.compare.runner import Comparison, run_strategy
+from solo_ossl.compare.runner import Comparison
 from solo_ossl.compare.strategies import METHOD_FILES, PAPER_STRATEGIES, STRATEGIES
 from solo_ossl.compare.task1 import Task1
 from solo_ossl.data import class_order, split_tasks
@@ -68,6 +70,20 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     )
     parser.add_argument("--tag", default="", help="a name for runs of another setting (++overrides) in one folder")
     parser.add_argument("--output-dir", default=None)
+    parser.add_argument(
+        "--launcher",
+        choices=LAUNCHERS,
+        default="inline",
+        help="inline: here, one run after another; local or slurm: each (strategy, N, seed) run as a submitit job "
+        "(slurm needs the cluster extra), resuming in its own folder",
+    )
+    parser.add_argument(
+        "--launcher-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a submitit parameter for every job, e.g. slurm_partition=gpu, timeout_min=600, gpus_per_node=1",
+    )
     args, overrides = parser.parse_known_args(argv)
     bad = [o for o in overrides if "=" not in o]
     if bad:
@@ -106,10 +122,8 @@ def compare(argv: list[str]) -> list[dict]:
         prober,
         last_task(base_cfg),
     )
-    for seed in args.seeds:
-        for steps in args.steps:
-            for strategy in args.strategies:
-                run_strategy(strategy, steps, seed, comparison)
+    runs = [(strategy, steps, seed) for seed in args.seeds for steps in args.steps for strategy in args.strategies]
+    run_all(comparison, args.seeds, runs, args.launcher, args.launcher_param)
     # Reports cover every finished run in the folder, from this invocation and earlier ones.
     results = load_results(output_dir)
     seeds = sorted({r["seed"] for r in results})

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from solo_ossl.args import load_config
 from solo_ossl.compare.probe import Prober
+from solo_ossl.data import build_datasets
 from solo_ossl.run.pretrain import run_pretrain
 from solo_ossl.utils.checkpoint import weights_fingerprint
 from solo_ossl.utils.errors import SoloOsslError
@@ -68,7 +69,10 @@ class Task1:
         return prober.cached(task1, seed, stored, fingerprint)
 
     def recorded_num_classes(self, first_seed: int) -> int:
-        """The number of classes, as every task-1 run records it with its class split."""
+        """The number of classes, as every task-1 run records it with its class split, or, before any task-1 run,
+        as the dataset has them (read here, not trained: with a launcher the task-1 runs are jobs)."""
         recorded = next(self.dir.glob("**/task1/class_order.json"), None)
-        recorded = recorded or self.checkpoint(first_seed).parent / "class_order.json"
-        return len(json.loads(recorded.read_text())["class_order"])
+        if recorded is not None:
+            return len(json.loads(recorded.read_text())["class_order"])
+        cfg = load_config(["--config-name", self.config, *self.common, f"++seed={first_seed}"])
+        return build_datasets(cfg.data, cfg.seed).num_classes
