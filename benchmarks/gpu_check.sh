@@ -12,7 +12,8 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 #     -d .whl kornia==0.9.0 kornia_rs==0.2.0 omegaconf==2.4.0
-# (omegaconf 2.4 needs only PyYAML, which the machine has). Then, with the device tool: carry [".whl"] and run
+# (omegaconf 2.4 needs only PyYAML, which the machine has; hydra-core, the entry points' command line, is not on the
+# check's path: it calls the drivers and load_config directly). Then, with the device tool: carry [".whl"] and run
 #   bash benchmarks/gpu_check.sh $OUT
 # NVIDIA DALI is not carried: its wheels are far over the size limit, so its tests skip there with their reason, and
 # the DALI `mixed` path (nvJPEG decoding) is left for a machine that has DALI installed.
