@@ -1,6 +1,7 @@
 """The entry points' command line through Hydra (solo_ossl/args/cli.py): --cfg job, --help, -m sweeps into a folder
 per job, the submitit launcher, and our one-line errors with exit code 2 before Hydra starts."""
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ def test_a_sweep_runs_each_job_in_its_own_folder_and_a_rerun_resumes_them(tmp_pa
 
 
 @pytest.mark.skipif(
-    not __import__("importlib").util.find_spec("hydra_plugins.hydra_submitit_launcher"),
+    not importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher"),
     reason="needs the cluster extra (hydra-submitit-launcher)",
 )
 def test_a_sweep_runs_as_submitit_jobs_with_the_local_executor(tmp_path):
@@ -79,7 +80,7 @@ def test_a_sweep_runs_as_submitit_jobs_with_the_local_executor(tmp_path):
 
 
 @pytest.mark.skipif(
-    not __import__("importlib").util.find_spec("submitit"), reason="needs the cluster extra (hydra-submitit-launcher)"
+    not importlib.util.find_spec("submitit"), reason="needs the cluster extra (hydra-submitit-launcher)"
 )
 def test_the_comparison_runner_sends_each_run_as_a_submitit_job(tmp_path, capsys):
     from solo_ossl.compare.cli import compare

@@ -85,8 +85,13 @@ def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
     return ours, hydra_args
 
 
+def override_key(arg: str) -> str:
+    """The key of an override: ``++a.b=1`` -> ``a.b`` (also for Hydra's ``+`` and ``~`` prefixes)."""
+    return arg.lstrip("+~").partition("=")[0]
+
+
 def is_hydra_override(arg: str) -> bool:
-    key = arg.lstrip("+~").partition("=")[0]
+    key = override_key(arg)
     return key == "hydra" or key.startswith(("hydra.", "hydra/"))
 
 
@@ -105,9 +110,9 @@ def sweep_values(override: str) -> tuple[str, list[str]] | None:
     return parsed.get_key_element().lstrip("+~"), [str(v) for v in parsed.sweep_string_iterator()]
 
 
-def check_overrides(config_args: list[str], overrides: list[str], schema: type) -> dict[str, list[str]]:
+def check_overrides(config_args: list[str], overrides: list[str], schema: type) -> list[str]:
     """Build the config once for each value of each sweep (the other keys at their first value), so that a bad key,
-    type or value fails here with our error line; return the swept keys and their values."""
+    type or value fails here with our error line; return the swept keys."""
     sweeps = {}
     for override in overrides:
         swept = sweep_values(override)
@@ -120,7 +125,7 @@ def check_overrides(config_args: list[str], overrides: list[str], schema: type) 
             key, values = sweeps[override]
             for value in values[1:]:
                 load_config([*config_args, *first[:i], f"++{key}={value}", *first[i + 1 :]], schema)
-    return dict(sweeps.values())
+    return [key for key, _ in sweeps.values()]
 
 
 def primary_config(base: DictConfig, schema: type, prog: str) -> dict[str, Any]:
@@ -148,14 +153,14 @@ def render(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def job_argv(config_args: list[str], overrides: list[str], swept: dict[str, list[str]], cfg: DictConfig) -> list[str]:
+def job_argv(config_args: list[str], overrides: list[str], swept: list[str], cfg: DictConfig) -> list[str]:
     """One job's command line for ``load_config``: the command's overrides, a sweep's key at this job's value (read
     from Hydra's config: Hydra rewrites the job's override strings, ``++x=false`` as ``x=False``) and, in a sweep,
     the job's own run folder under the run's name."""
     chosen = {key: render(OmegaConf.select(cfg, key)) for key in swept}
     job = []
     for override in overrides:
-        key = override.lstrip("+~").partition("=")[0]
+        key = override_key(override)
         job.append(f"++{key}={chosen[key]}" if key in chosen else override)
     folder = ",".join(f"{key}={value}" for key, value in chosen.items() if key != "name")
     if folder:
