@@ -4,7 +4,9 @@ docs/rals_mechanism.md.
     python benchmarks/rals_mechanism.py RUNS_DIR [--tag mechanism] [--write docs/rals_mechanism_tables.md]
 
 RUNS_DIR holds the comparison runner's run folders (``<strategy>_<N>_seed<s>_<tag>/``, each with
-``online/online_candidates.npz``, ``online/class_order.json`` and ``result.json``). For each instrumented run:
+``online/online_candidates.npz``, ``online/class_order.json`` and ``result.json``), or their committed copies under
+``docs/table1_cpu/<method>-<set>/`` (the log beside ``result.json``; the split is then CaSSLe's default, the one every
+table run uses). For each instrumented run:
 - the share kept, and the mean current loss, anchor loss and score (current - anchor) of kept and dropped candidates,
   by source (stream / memory) and by the task a candidate came from relative to the stream batch's task;
 - how much of RALS's choice the hardness rules would also have chosen, from the same step's logged scores: the share
@@ -21,10 +23,28 @@ from pathlib import Path
 
 import numpy as np
 
+from solo_ossl.args.schema import DataConfig
+from solo_ossl.data.tasks import class_order, split_tasks
+
+
+def candidate_log(run: Path) -> Path | None:
+    for path in (run / "online" / "online_candidates.npz", run / "online_candidates.npz"):
+        if path.exists():
+            return path
+    return None
+
+
+def task_classes(run: Path) -> list[list[int]]:
+    recorded = run / "online" / "class_order.json"
+    if recorded.exists():
+        return json.loads(recorded.read_text())["tasks"]
+    data = DataConfig()
+    return split_tasks(class_order(100, data.class_order_seed, data.class_order), data.num_tasks)
+
 
 def load(run: Path) -> dict:
-    data = dict(np.load(run / "online" / "online_candidates.npz"))
-    tasks = json.loads((run / "online" / "class_order.json").read_text())["tasks"]
+    data = dict(np.load(candidate_log(run)))
+    tasks = task_classes(run)
     task_of = np.full(max(max(t) for t in tasks) + 1, -1)
     for i, classes in enumerate(tasks):
         task_of[classes] = i + 1
@@ -148,7 +168,7 @@ def main() -> None:
     runs = sorted(p.parent for p in args.runs_dir.glob(f"*_seed*_{args.tag}/result.json"))
     lines = [f"## Candidate logs ({args.runs_dir.name}, tag {args.tag})", ""]
     for run in runs:
-        if (run / "online" / "online_candidates.npz").exists():
+        if candidate_log(run) is not None:
             lines += run_tables(run.name, load(run))
     lines += accuracy_table(runs)
     text = "\n".join(lines)
