@@ -1,11 +1,11 @@
 """The entry points' command line through Hydra (solo_ossl/args/cli.py): --cfg job, --help, -m sweeps into a folder
 per job, the submitit launcher, and our one-line errors with exit code 2 before Hydra starts."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import yaml
+from lightning_utilities.core.imports import module_available
 
 from .conftest import TINY, run_script
 
@@ -64,7 +64,7 @@ def test_a_sweep_runs_each_job_in_its_own_folder_and_a_rerun_resumes_them(tmp_pa
 
 
 @pytest.mark.skipif(
-    not importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher"),
+    not module_available("hydra_plugins.hydra_submitit_launcher"),
     reason="needs the cluster extra (hydra-submitit-launcher)",
 )
 def test_a_sweep_runs_as_submitit_jobs_with_the_local_executor(tmp_path):
@@ -79,9 +79,7 @@ def test_a_sweep_runs_as_submitit_jobs_with_the_local_executor(tmp_path):
     assert len(logs) == 2 and all("checkpoint:" in log.read_text() for log in logs)
 
 
-@pytest.mark.skipif(
-    not importlib.util.find_spec("submitit"), reason="needs the cluster extra (hydra-submitit-launcher)"
-)
+@pytest.mark.skipif(not module_available("submitit"), reason="needs the cluster extra (hydra-submitit-launcher)")
 def test_the_comparison_runner_sends_each_run_as_a_submitit_job(tmp_path, capsys):
     from solo_ossl.compare.cli import compare
 

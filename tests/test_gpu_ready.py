@@ -253,8 +253,12 @@ def test_gpu_online_step_has_no_syncs_inside_the_local_steps(tiny_config):
 
 @pytest.mark.gpu
 @needs_cuda
-def test_gpu_online_resume_matches_uninterrupted_within_fp_tolerance(tiny_config, tmp_path):
+def test_gpu_online_resume_with_deterministic_kernels_gives_the_uninterrupted_weights(tiny_config, tmp_path):
+    # In cuDNN's benchmark mode a resumed run may pick other kernels, and RALS's top-k turns their last-bit
+    # differences into other selected samples (measured on an H200: conv1 off by more than 1e-4); ++deterministic=true
+    # is the mode in which a resume is exact.
     common = [*ONLINE, "++online.checkpoint_every=2", "++method.group_size=4", "++online.k=24", "++accelerator=gpu"]
+    common += ["++deterministic=true"]
     full = torch.load(
         run_pretrain(tiny_config("online/embedded/barlow_rals", *common, "++name=full")), weights_only=False
     )
@@ -263,6 +267,5 @@ def test_gpu_online_resume_matches_uninterrupted_within_fp_tolerance(tiny_config
     assert torch.load(last, weights_only=False)["online"]["rng"]["cuda"].dtype == torch.uint8
     resumed_cfg = tiny_config("online/embedded/barlow_rals", *common, "++name=cut", f"++resume={last}")
     resumed = torch.load(run_pretrain(resumed_cfg), weights_only=False)["state_dict"]
-    # Within fp tolerance, not bitwise: cuDNN autotuning (benchmark mode) may pick other kernels in another process.
     for key, value in full["state_dict"].items():
-        torch.testing.assert_close(value, resumed[key], rtol=1e-4, atol=1e-5, msg=key)
+        assert torch.equal(value, resumed[key]), key

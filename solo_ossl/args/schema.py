@@ -317,6 +317,9 @@ class HardwareConfig:
     strategy: Strategy = Strategy.auto
     sync_batchnorm: bool = False
     dist_timeout_s: int = 600  # a collective that waits longer (a crashed rank) stops the run
+    # CUDA: deterministic kernels instead of cuDNN's autotuned ones (Lightning's Trainer(deterministic=True)), so that
+    # a rerun or a resumed run gives the same weights bitwise, at some speed. CPU runs are deterministic either way.
+    deterministic: bool = False
 
 
 @dataclass

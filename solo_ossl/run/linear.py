@@ -147,7 +147,7 @@ def frozen_setup(cfg: DictConfig):
     quiet_lightning(frozen_backbone=True)
     L.seed_everything(cfg.seed, verbose=False)
     device = training_device(cfg.accelerator)
-    configure_device_defaults(device)
+    configure_device_defaults(device, cfg.deterministic)
     if rank_zero_only.rank == 0:
         print(describe_run_device(cfg.precision, cfg.accelerator))
     splits, dali = use_dali(cfg.data, build_datasets(cfg.data, cfg.seed), cfg.seed, cfg.accelerator)

@@ -112,7 +112,7 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
     validate_pretrain(cfg)
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    configure_device_defaults(training_device(cfg.accelerator))
+    configure_device_defaults(training_device(cfg.accelerator), cfg.deterministic)
     if rank_zero_only.rank == 0:
         print(describe_run_device(cfg.precision, cfg.accelerator))
     splits, dali = use_dali(cfg.data, build_datasets(cfg.data, cfg.seed), cfg.seed, cfg.accelerator)

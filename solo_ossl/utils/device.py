@@ -87,9 +87,9 @@ def resolve_precision(precision: str, accelerator: str = "auto") -> str:
 def default_image_loader() -> str:
     """``dali`` where it pays (CUDA and NVIDIA DALI present), else ``torch``: what the ImageNet-100 scripts pass
     (``bash_files/loader.sh``; this module imports neither the data package nor DALI, so the check costs little)."""
-    import importlib.util
+    from lightning_utilities.core.imports import module_available
 
-    return "dali" if torch.cuda.is_available() and importlib.util.find_spec("nvidia.dali") else "torch"
+    return "dali" if torch.cuda.is_available() and module_available("nvidia.dali") else "torch"
 
 
 def describe_run_device(precision: str, accelerator: str) -> str:
@@ -116,12 +116,18 @@ def autocast_dtype(precision: str) -> torch.dtype | None:
     return None
 
 
-def configure_device_defaults(device: torch.device) -> None:
+def configure_device_defaults(device: torch.device, deterministic: bool = False) -> None:
     """Per-process GPU defaults: cuDNN picks the fastest convolution for the (fixed) input shapes, and fp32
-    matrix products may use TF32."""
+    matrix products may use TF32. ``deterministic`` trades the autotuning for kernels that give the same result in
+    every process (cuDNN's benchmark mode may pick another kernel in a rerun or after a resume, and RALS's top-k
+    turns a last-bit difference into other selected samples)."""
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = not deterministic
         torch.set_float32_matmul_precision("high")
+        if deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's condition for determinism
+            torch.backends.cudnn.deterministic = True
+            torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def capture_rng_states(device: torch.device) -> dict:
