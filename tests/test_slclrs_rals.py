@@ -81,3 +81,26 @@ def test_scoring_leaves_batchnorm_running_stats_untouched():
     with torch.no_grad(), batch_stats_without_update(model):
         model(x)
     assert not model[1].training
+
+
+# Each anchor-scored rule's choice, against a naive reference: sort (unit, current, anchor) rows in Python.
+NAIVE_KEYS = {
+    "rals": lambda current, anchor: current - anchor,
+    "rals_bottom": lambda current, anchor: anchor - current,
+    "hardest": lambda current, anchor: current,
+    "anchor_hardest": lambda current, anchor: anchor,
+    "anchor_easiest": lambda current, anchor: -anchor,
+}
+
+
+@pytest.mark.parametrize("name", sorted(NAIVE_KEYS))
+def test_each_scored_selection_rule_keeps_the_top_k_of_its_key(name):
+    from solo_ossl.online.selection import SELECTIONS
+
+    assert set(NAIVE_KEYS) == set(SELECTIONS) - {"random"}
+    generator = torch.Generator().manual_seed(3)
+    current, anchor = torch.rand(40, generator=generator) * 10, torch.rand(40, generator=generator) * 10
+    key = NAIVE_KEYS[name]
+    naive = sorted(range(40), key=lambda i: key(current[i].item(), anchor[i].item()), reverse=True)[:13]
+    chosen = SELECTIONS[name]().choose(current, anchor, 13)
+    assert sorted(chosen.tolist()) == sorted(naive)

@@ -88,6 +88,13 @@ STRATEGIES: dict[str, Strategy] = {
             ONLINE_RALS,
             ("++online.selection=anchor_hardest",),
         ),
+        Strategy(
+            "ours_anchor_easiest",
+            "Ours, bottom-k of the anchor loss",
+            "online",
+            ONLINE_RALS,
+            ("++online.selection=anchor_easiest",),
+        ),
         Strategy("ours_minred", "Ours, MinRed memory", "online", ONLINE_RALS, ("++online.memory.policy=minred",)),
     )
 }

@@ -107,13 +107,22 @@ class AnchorHardestSelection(AnchorScoredSelection):
         return rals_select(anchor, torch.zeros_like(anchor), k_units)
 
 
-# online.selection. The last three are interventions on RALS's score (docs/rals_mechanism.md).
+class AnchorEasiestSelection(AnchorScoredSelection):
+    """The k units of lowest loss under the anchor: RALS's kept units are easier under the anchor than its dropped
+    ones, and this rule asks whether that alone (skipping the view pairs that were hard) carries RALS's gain."""
+
+    def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
+        return rals_select(torch.zeros_like(anchor), anchor, k_units)
+
+
+# online.selection. The last four are interventions on RALS's score (docs/rals_mechanism.md).
 SELECTIONS: dict[str, type[SelectionRule]] = {
     "random": RandomSelection,
     "rals": RalsSelection,
     "rals_bottom": BottomRalsSelection,
     "hardest": HardestSelection,
     "anchor_hardest": AnchorHardestSelection,
+    "anchor_easiest": AnchorEasiestSelection,
 }
 
 
