@@ -12,7 +12,10 @@ table run uses). For each instrumented run:
 - how much of RALS's choice the hardness rules would also have chosen, from the same step's logged scores: the share
   of the kept units that are among the top-k of the current loss, and of the anchor loss;
 - the rank correlation (Spearman) of the score with the current loss and with the anchor loss;
-- per local step, the gradient norm and the update norm.
+- per local step, the gradient norm and the update norm;
+- whether the rule keeps choosing the same stream samples over a stream batch's local steps, and how many same-class
+  pairs (SimCLR negatives of one class) it keeps against a random choice;
+- the rules side by side, one row per run.
 Then every run's linear and kNN top-1 (and per-task linear accuracy) from its result.json and task matrix.
 """
 
@@ -99,6 +102,83 @@ def overlap_with_hardness(data: dict) -> tuple[float, float, float]:
     return tuple(float(np.mean(shares[n])) for n in ("current", "anchor", "random"))
 
 
+def step_blocks(data: dict):
+    """(start, end) row ranges of each logged local step, in log order."""
+    keys = data["stream_batch"].astype(np.int64) * 1000 + data["step"]
+    bounds = np.flatnonzero(np.diff(keys)) + 1
+    return zip(np.r_[0, bounds], np.r_[bounds, len(keys)], strict=True)
+
+
+def stream_persistence(data: dict, first_batch: int = 2) -> dict[str, float]:
+    """Whether a rule keeps choosing the same stream samples: the stream batch's samples are the same candidates, in
+    the same order, at each of its local steps (on fresh views). Over consecutive scored steps, the share of the
+    stream samples kept at a step that are kept again at the next, and of the dropped ones that are kept at the next
+    (both k / candidates for a random choice); and the spread (standard deviation) of how many scored steps each
+    stream sample was trained at. From the stream batch ``first_batch`` on, when the memory holds a full batch."""
+    kept_again, dropped_then_kept, counts = [], [], []
+    per_batch: dict[int, list[np.ndarray]] = {}
+    for start, end in step_blocks(data):
+        batch = int(data["stream_batch"][start])
+        if batch >= first_batch and not np.isnan(data["current"][start]):
+            per_batch.setdefault(batch, []).append(data["kept"][start:end][data["is_stream"][start:end]])
+    for steps in per_batch.values():
+        kept = np.stack(steps)
+        before, after = kept[:-1], kept[1:]
+        if before.any():
+            kept_again.append((before & after).sum() / before.sum())
+        if (~before).any():
+            dropped_then_kept.append((~before & after).sum() / (~before).sum())
+        counts.append(kept.sum(0))
+    return {
+        "kept_again": float(np.mean(kept_again)),
+        "dropped_then_kept": float(np.mean(dropped_then_kept)),
+        "count_std": float(np.concatenate(counts).std()),
+    }
+
+
+def same_class_pairs(data: dict) -> tuple[float, float]:
+    """Per scored step, the pairs of kept candidates of one class (a SimCLR negative that is really a positive), and
+    what a random choice of as many candidates would keep on average; means over the steps."""
+    kept_pairs, random_pairs = [], []
+    for start, end in step_blocks(data):
+        if np.isnan(data["current"][start]):
+            continue
+        labels, kept = data["label"][start:end], data["kept"][start:end]
+        n, k = end - start, int(kept.sum())
+        _, every = np.unique(labels, return_counts=True)
+        _, chosen = np.unique(labels[kept], return_counts=True)
+        kept_pairs.append((chosen * (chosen - 1) / 2).sum())
+        random_pairs.append((every * (every - 1) / 2).sum() * k * (k - 1) / (n * (n - 1)))
+    return float(np.mean(kept_pairs)), float(np.mean(random_pairs))
+
+
+def comparison_table(runs: list[tuple[str, dict, dict]]) -> list[str]:
+    """One row per logged run: how its kept candidates differ from its dropped ones (mean loss, kept − dropped), the
+    start-of-batch model's loss on every candidate (the anchor loss, whatever the rule keeps: how well the model
+    fits the stream), stream persistence, same-class pairs, the mean gradient norm, and the run's top-1."""
+    lines = [
+        "### The rules side by side",
+        "",
+        "| run | current loss, kept − dropped | anchor loss, kept − dropped | anchor loss, all candidates | "
+        "stream kept again / dropped then kept | spread of steps per stream sample | same-class pairs kept / random | "
+        "gradient norm | linear / kNN top-1 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, data, result in runs:
+        scored = ~np.isnan(data["current"])
+        kept, dropped = scored & data["kept"], scored & ~data["kept"]
+        persistence = stream_persistence(data)
+        pairs, random_pairs = same_class_pairs(data)
+        lines.append(
+            f"| {name} | {data['current'][kept].mean() - data['current'][dropped].mean():+.3f} | "
+            f"{data['anchor'][kept].mean() - data['anchor'][dropped].mean():+.3f} | "
+            f"{data['anchor'][scored].mean():.3f} | {persistence['kept_again']:.3f} / "
+            f"{persistence['dropped_then_kept']:.3f} | {persistence['count_std']:.2f} | {pairs:.0f} / {random_pairs:.0f} "
+            f"| {np.nanmean(data['step_grad_norm']):.3f} | {result['top1']:.2f} / {result['knn_top1']:.2f} |"
+        )
+    return lines + [""]
+
+
 def run_tables(name: str, data: dict) -> list[str]:
     lines = [
         f"### {name}",
@@ -167,9 +247,13 @@ def main() -> None:
     args = parser.parse_args()
     runs = sorted(p.parent for p in args.runs_dir.glob(f"*_seed*_{args.tag}/result.json"))
     lines = [f"## Candidate logs ({args.runs_dir.name}, tag {args.tag})", ""]
-    for run in runs:
-        if candidate_log(run) is not None:
-            lines += run_tables(run.name, load(run))
+    logged = [
+        (run.name, load(run), json.loads((run / "result.json").read_text())) for run in runs if candidate_log(run)
+    ]
+    if logged:
+        lines += comparison_table(logged)
+    for name, data, _ in logged:
+        lines += run_tables(name, data)
     lines += accuracy_table(runs)
     text = "\n".join(lines)
     if args.write:

@@ -60,3 +60,31 @@ def test_the_script_writes_a_table_per_logged_run(tmp_path, monkeypatch):
     assert "### ours_10_seed0_mechanism" in text
     assert "1.000 are among the top-k of the current loss" in text
     assert "| ours_10_seed0_mechanism | 24.50 | 20.25 | – | 600 |" in text
+
+
+def test_stream_persistence_of_a_rule_that_keeps_the_same_samples_and_of_one_that_rotates():
+    # Six of twelve candidates kept; the stream is candidates 0-3. A keeps stream 0-1, B keeps stream 2-3.
+    a = np.isin(np.arange(CANDIDATES), [0, 1, 4, 5, 6, 7])
+    b = np.isin(np.arange(CANDIDATES), [2, 3, 8, 9, 10, 11])
+    log = synthetic_log("rals")
+    log["kept"][:] = np.concatenate([a, a] * 3)  # each stream batch: the same samples at both its steps
+    assert rals_mechanism.stream_persistence(log, first_batch=0) == {
+        "kept_again": 1.0,
+        "dropped_then_kept": 0.0,
+        "count_std": 1.0,  # stream samples trained 2, 2, 0, 0 times
+    }
+    log["kept"][:] = np.concatenate([a, b] * 3)  # the other half of the stream at the second step
+    assert rals_mechanism.stream_persistence(log, first_batch=0) == {
+        "kept_again": 0.0,
+        "dropped_then_kept": 1.0,
+        "count_std": 0.0,
+    }
+
+
+def test_same_class_pairs_against_a_hand_count():
+    log = synthetic_log("rals")
+    log["label"][:] = np.tile(np.arange(CANDIDATES) % 3, 6)  # 4 candidates of each of 3 classes
+    log["kept"][:] = np.tile(np.arange(CANDIDATES) < KEPT, 6)  # candidates 0-5: classes 0,1,2,0,1,2
+    kept_pairs, random_pairs = rals_mechanism.same_class_pairs(log)
+    assert kept_pairs == 3.0  # one pair per class
+    assert random_pairs == 3 * 6 * KEPT * (KEPT - 1) / (CANDIDATES * (CANDIDATES - 1))  # 18 pairs x 30/132
