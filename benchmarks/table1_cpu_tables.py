@@ -46,6 +46,8 @@ PAIRS = (
     ("ours", "offline_cm"),
     ("offline", "ours"),
     ("ours_no_rals", "ours_constant_lr"),
+    ("ours_constant_lr_rals", "ours_constant_lr"),
+    ("ours", "ours_constant_lr_rals"),
 )
 # The pairs whose value at N = 20 is set beside N = 10 (does RALS's gain grow with N?).
 BY_STEPS = (("ours", "ours_no_rals"), ("ours", "ours_random"), ("ours", "cassle"))

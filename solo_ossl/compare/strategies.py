@@ -70,6 +70,8 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy(
             "ours_constant_lr", "Ours without RALS, constant lr", "online", ONLINE, ("++online.schedule=constant",)
         ),
+        # RALS without SLCLRS: does RALS's gain depend on the per-batch one-cycle (docs/rals_mechanism.md)?
+        Strategy("ours_constant_lr_rals", "Ours, constant lr", "online", ONLINE_RALS, ("++online.schedule=constant",)),
         # Interventions on RALS's score (docs/rals_mechanism.md).
         Strategy(
             "ours_rals_bottom",
