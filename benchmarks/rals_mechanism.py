@@ -15,7 +15,7 @@ table run uses). For each instrumented run:
 - per local step, the gradient norm and the update norm;
 - whether the rule keeps choosing the same stream samples over a stream batch's local steps, and how many same-class
   pairs (SimCLR negatives of one class) it keeps against a random choice;
-- the rules side by side, one row per run.
+- the rules side by side, one row per run, and the start-of-batch model's loss on the candidates over the stream.
 Then every run's linear and kNN top-1 (and per-task linear accuracy) from its result.json and task matrix.
 """
 
@@ -152,6 +152,30 @@ def same_class_pairs(data: dict) -> tuple[float, float]:
     return float(np.mean(kept_pairs)), float(np.mean(random_pairs))
 
 
+def loss_trajectory(data: dict, window: int = 8) -> list[float]:
+    """The start-of-batch model's mean loss on every scored candidate (the anchor loss, whatever a rule keeps),
+    per window of ``window`` stream batches: when a rule's model pulls away from another's."""
+    scored = ~np.isnan(data["anchor"])
+    batches = data["stream_batch"][scored]
+    sums = np.bincount(batches, weights=data["anchor"][scored])
+    counts = np.bincount(batches)
+    return [float(sums[i : i + window].sum() / counts[i : i + window].sum()) for i in range(0, len(counts), window)]
+
+
+def trajectory_table(runs: list[tuple[str, dict, dict]], window: int = 8) -> list[str]:
+    curves = {name: loss_trajectory(data, window) for name, data, _ in runs}
+    windows = max(len(c) for c in curves.values())
+    lines = [
+        f"### The start-of-batch model's loss on the candidates, per window of {window} stream batches",
+        "",
+        "| run | " + " | ".join(f"{i * window}-{(i + 1) * window - 1}" for i in range(windows)) + " |",
+        "|---|" + "---|" * windows,
+    ]
+    for name, curve in curves.items():
+        lines.append(f"| {name} | " + " | ".join(f"{v:.2f}" for v in curve) + " |")
+    return lines + [""]
+
+
 def comparison_table(runs: list[tuple[str, dict, dict]]) -> list[str]:
     """One row per logged run: how its kept candidates differ from its dropped ones (mean loss, kept − dropped), the
     start-of-batch model's loss on every candidate (the anchor loss, whatever the rule keeps: how well the model
@@ -251,7 +275,7 @@ def main() -> None:
         (run.name, load(run), json.loads((run / "result.json").read_text())) for run in runs if candidate_log(run)
     ]
     if logged:
-        lines += comparison_table(logged)
+        lines += comparison_table(logged) + trajectory_table(logged)
     for name, data, _ in logged:
         lines += run_tables(name, data)
     lines += accuracy_table(runs)

@@ -88,3 +88,11 @@ def test_same_class_pairs_against_a_hand_count():
     kept_pairs, random_pairs = rals_mechanism.same_class_pairs(log)
     assert kept_pairs == 3.0  # one pair per class
     assert random_pairs == 3 * 6 * KEPT * (KEPT - 1) / (CANDIDATES * (CANDIDATES - 1))  # 18 pairs x 30/132
+
+
+def test_loss_trajectory_averages_the_anchor_loss_per_window_of_stream_batches():
+    log = synthetic_log("rals")  # 3 stream batches x 2 steps x 12 candidates
+    log["anchor"][:] = np.repeat([1.0, 2.0, 4.0], 2 * CANDIDATES)
+    log["anchor"][: CANDIDATES // 2] = np.nan  # unscored rows count in no mean
+    first = (18 * 1.0 + 24 * 2.0) / 42  # batch 0: 18 scored rows, batch 1: 24; a mean over rows
+    assert rals_mechanism.loss_trajectory(log, window=2) == [first, 4.0]
