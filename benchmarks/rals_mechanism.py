@@ -82,31 +82,28 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def overlap_with_hardness(data: dict) -> tuple[float, float, float]:
-    """Per scored step: the share of the kept candidates among the top-k current loss and among the top-k anchor
-    loss (k = kept), and a random choice's expected share (k / candidates); means over the steps."""
-    current, anchor, kept = data["current"], data["anchor"], data["kept"]
-    keys = data["stream_batch"].astype(np.int64) * 1000 + data["step"]
-    shares = {"current": [], "anchor": [], "random": []}
-    for key in np.unique(keys[~np.isnan(current)]):
-        rows = keys == key
-        k = int(kept[rows].sum())
-        if k in (0, rows.sum()):
-            continue
-        chosen = kept[rows]
-        for name, values in (("current", current[rows]), ("anchor", anchor[rows])):
-            top = np.zeros_like(chosen)
-            top[np.argsort(-values, kind="stable")[:k]] = True
-            shares[name].append((top & chosen).sum() / k)
-        shares["random"].append(k / rows.sum())
-    return tuple(float(np.mean(shares[n])) for n in ("current", "anchor", "random"))
-
-
 def step_blocks(data: dict):
     """(start, end) row ranges of each logged local step, in log order."""
     keys = data["stream_batch"].astype(np.int64) * 1000 + data["step"]
     bounds = np.flatnonzero(np.diff(keys)) + 1
     return zip(np.r_[0, bounds], np.r_[bounds, len(keys)], strict=True)
+
+
+def overlap_with_hardness(data: dict) -> tuple[float, float, float]:
+    """Per scored step: the share of the kept candidates among the top-k current loss and among the top-k anchor
+    loss (k = kept), and a random choice's expected share (k / candidates); means over the steps."""
+    shares = {"current": [], "anchor": [], "random": []}
+    for start, end in step_blocks(data):
+        chosen = data["kept"][start:end]
+        k = int(chosen.sum())
+        if np.isnan(data["current"][start]) or k in (0, end - start):
+            continue
+        for name in ("current", "anchor"):
+            top = np.zeros_like(chosen)
+            top[np.argsort(-data[name][start:end], kind="stable")[:k]] = True
+            shares[name].append((top & chosen).sum() / k)
+        shares["random"].append(k / (end - start))
+    return tuple(float(np.mean(shares[n])) for n in ("current", "anchor", "random"))
 
 
 def stream_persistence(data: dict, first_batch: int = 2) -> dict[str, float]:
