@@ -253,3 +253,12 @@ def test_main_continual_runs_cassle_over_tasks_2_to_5_and_continues_after_an_int
     assert all(finals[t - 2].stat().st_mtime_ns == stamps[t] for t in (2, 3)) and finals[-1].is_file()
     online = run_script("main_continual.py", "--config-name", "online/embedded/barlow", f"++pretrained_ckpt={task1}")
     assert online.returncode == 2 and "use a pretrain/ config" in online.stderr
+
+
+def test_reports_order_and_name_a_strategy_this_code_does_not_know():
+    # A newer version's row (or a registry of the user's own) in the same output folder: named by its key, last.
+    from solo_ossl.compare.reports import label, sort_key
+
+    cells = [("ours_from_the_future", 10, ""), ("ours", 10, ""), ("cassle", 10, "")]
+    assert [c[0] for c in sorted(cells, key=sort_key)] == ["cassle", "ours", "ours_from_the_future"]
+    assert label(("ours_from_the_future", 10, "mechanism")) == "ours_from_the_future [mechanism]"

@@ -54,13 +54,18 @@ def by_cell(results: list[dict]) -> dict[Cell, dict[int, dict]]:
 
 
 def label(cell: Cell) -> str:
+    """A row's name: its strategy's label, or the strategy's key where this code does not know it (a run folder that
+    a newer version, or a registry of the user's own, wrote into the same output folder)."""
     strategy, _, tag = cell
-    return STRATEGIES[strategy].label + (f" [{tag}]" if tag else "")
+    known = STRATEGIES.get(strategy)
+    return (known.label if known else strategy) + (f" [{tag}]" if tag else "")
 
 
 def sort_key(cell: Cell) -> tuple:
+    """Rows by N, tag, then the registry's order; strategies this code does not know come last, by name."""
     strategy, steps, tag = cell
-    return steps, tag, list(STRATEGIES).index(strategy)
+    order = list(STRATEGIES)
+    return steps, tag, order.index(strategy) if strategy in order else len(order), strategy
 
 
 def mean_std(values: list[float]) -> str:
