@@ -27,6 +27,7 @@ from solo_ossl.compare.reports import (  # noqa: E402
     load_results,
     mean_matrix,
     mean_std,
+    paired_difference,
     paired_rows,
     sort_key,
 )
@@ -88,6 +89,23 @@ def stream_share_drift(run: dict[int, dict[int, float]]) -> tuple[float, float, 
     return statistics.mean(drifts), statistics.stdev(drifts) / len(drifts) ** 0.5, len(drifts)
 
 
+def seed_change(before: dict | None, after: dict | None) -> dict | None:
+    """A pair's per-seed change between two settings (e.g. RALS's gain at N = 20 minus the same seed's gain at
+    N = 10): paired by seed, so each seed's task-1 start cancels."""
+    if before is None or after is None:
+        return None
+    per_seed = [dict(zip(d["seeds"], d["diffs"], strict=True)) for d in (after, before)]
+    return paired_difference(*per_seed)
+
+
+def brief(diff: dict | None) -> str:
+    """A paired difference as one cell: mean [95% interval] (seeds)."""
+    if diff is None:
+        return "–"
+    _, mean, interval = format_difference(diff)
+    return f"{mean} {interval} ({len(diff['diffs'])})"
+
+
 def method_tables(method: str, folder: Path, untagged: bool = False) -> list[str]:
     results = load_results(folder)
     if untagged:  # leave out the runs of a setting of their own (--tag: the truncated mechanism runs)
@@ -129,17 +147,18 @@ def method_tables(method: str, folder: Path, untagged: bool = False) -> list[str
     steps = sorted({c[1] for c in cells if not c[2]})
     if len(steps) > 1:
         by_pair = {(a[0], b[0], a[1]): diff for a, b, diff in paired_rows(cells, BY_STEPS) if not a[2]}
-        lines += ["", "The same pairs at each N (mean [95% t-interval]; seeds):", ""]
-        lines += ["| pair | " + " | ".join(f"N = {n}" for n in steps) + " |", "|---|" + "---|" * len(steps)]
+        lines += [
+            "",
+            f"The same pairs at each N, and how each pair changes from N = {steps[0]} (per seed: the pair at N",
+        ]
+        lines += [f"minus the same seed's pair at N = {steps[0]}; mean [95% t-interval] (seeds)):", ""]
+        growth = [f"N = {n} − N = {steps[0]}" for n in steps[1:]]
+        header = [f"N = {n}" for n in steps] + growth
+        lines += ["| pair | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
         for a, b in BY_STEPS:
-            entries = []
-            for n in steps:
-                diff = by_pair.get((a, b, n))
-                entries.append(
-                    "–"
-                    if diff is None
-                    else f"{format_difference(diff)[1]} {format_difference(diff)[2]} ({len(diff['diffs'])})"
-                )
+            diffs = [by_pair.get((a, b, n)) for n in steps]
+            changes = [seed_change(diffs[0], later) for later in diffs[1:]]
+            entries = [brief(d) for d in diffs + changes]
             lines.append(f"| {label((a, 0, ''))} − {label((b, 0, ''))} | " + " | ".join(entries) + " |")
     for cell in ordered:
         if cell[0] not in ("ours", "cassle"):

@@ -1,5 +1,6 @@
 """benchmarks/table1_cpu_tables.py on committed-layout result rows written here: the paired differences, the N = 10
-and N = 20 pairs side by side, the filter that leaves out tagged runs, and a named block of its own in the document."""
+and N = 20 pairs side by side with their per-seed change, the filter that leaves out tagged runs, and a named block of
+its own in the document."""
 
 import json
 import sys
@@ -24,7 +25,7 @@ def docs(tmp_path):
     for seed, (ours, no_rals) in enumerate([(31.0, 28.0), (30.0, 28.0), (32.0, 28.5)]):
         write_run(folder, "ours", 10, seed, ours)
         write_run(folder, "ours_no_rals", 10, seed, no_rals)
-        write_run(folder, "ours", 20, seed, ours + 1.0)
+        write_run(folder, "ours", 20, seed, ours + 1.0 + 0.5 * seed)
         write_run(folder, "ours_no_rals", 20, seed, no_rals)
     write_run(folder, "ours_random", 10, 0, 20.0, tag="mechanism")
     (tmp_path / "table1_cpu.md").write_text(
@@ -38,9 +39,12 @@ def test_paired_differences_and_their_value_at_each_n(docs):
     lines = table1_cpu_tables.method_tables("simclr-test", docs / "table1_cpu" / "simclr-test", untagged=True)
     text = "\n".join(lines)
     assert "| 10 | Ours − Ours without RALS | +3.00, +2.00, +3.50 | +2.83 |" in text
-    assert "| 20 | Ours − Ours without RALS | +4.00, +3.00, +4.50 | +3.83 |" in text
+    assert "| 20 | Ours − Ours without RALS | +4.00, +3.50, +5.50 | +4.33 |" in text
     row = next(line for line in lines if line.startswith("| Ours − Ours without RALS | "))
-    assert row.startswith("| Ours − Ours without RALS | +2.83 [") and "] (3) | +3.83 [" in row
+    _, at_10, at_20, change = row.strip("| ").split(" | ")
+    assert at_10.startswith("+2.83 [") and at_10.endswith("] (3)") and at_20.startswith("+4.33 [")
+    # per seed +1.00, +1.50, +2.00: mean +1.50, half-width t(0.975, 2) x 0.5 / sqrt(3) = 1.24
+    assert change == "+1.50 [+0.26, +2.74] (3)"
     assert "mechanism" not in text
 
 
