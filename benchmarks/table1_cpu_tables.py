@@ -7,6 +7,8 @@ the document is copied by hand: mean ± std beside the paper's CIFAR-100 numbers
                                                                     # docs/table1_cpu.md
     python benchmarks/table1_cpu_tables.py simclr-epyc-avx512 --untagged --block epyc-avx512 --write
                                                                     # a block of its own, without tagged runs
+    python benchmarks/table1_cpu_tables.py --pool simclr-epyc-avx512:0,1 simclr:2 --block pooled-n20 --write
+                                                                    # the N = 10/20 pairs, each seed from its set
 """
 
 import argparse
@@ -22,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from solo_ossl.compare.reports import (  # noqa: E402
     by_cell,
+    cell_of,
     format_difference,
     label,
     load_results,
@@ -106,6 +109,64 @@ def brief(diff: dict | None) -> str:
     return f"{mean} {interval} ({len(diff['diffs'])})"
 
 
+def by_steps_lines(cells: dict) -> list[str]:
+    """The BY_STEPS pairs at each N beside each other, and each pair's per-seed change from the smallest N."""
+    steps = sorted({c[1] for c in cells if not c[2]})
+    if len(steps) < 2:
+        return []
+    by_pair = {(a[0], b[0], a[1]): diff for a, b, diff in paired_rows(cells, BY_STEPS) if not a[2]}
+    lines = ["", f"The same pairs at each N, and how each pair changes from N = {steps[0]} (per seed: the pair at N"]
+    lines += [f"minus the same seed's pair at N = {steps[0]}; mean [95% t-interval] (seeds)):", ""]
+    growth = [f"N = {n} − N = {steps[0]}" for n in steps[1:]]
+    header = [f"N = {n}" for n in steps] + growth
+    lines += ["| pair | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
+    for a, b in BY_STEPS:
+        diffs = [by_pair.get((a, b, n)) for n in steps]
+        changes = [seed_change(diffs[0], later) for later in diffs[1:]]
+        entries = [brief(d) for d in diffs + changes]
+        lines.append(f"| {label((a, 0, ''))} − {label((b, 0, ''))} | " + " | ".join(entries) + " |")
+    return lines
+
+
+def pooled_tables(sources: list[tuple[str, Path, list[int]]]) -> list[str]:
+    """The BY_STEPS pairs with each seed taken from a set of its own (SET:SEEDS): where a seed's task-1 checkpoint
+    could only be retrained on another kind of CPU, its N = 10 and N = 20 rows come from that machine's set, so that
+    each seed's pairs stay like for like while the seeds are pooled. Refuses a seed named twice, and a seed whose
+    rows did not all start from one task-1 checkpoint."""
+    strategies = {name for pair in BY_STEPS for name in pair}
+    cells: dict = {}
+    origin: dict[int, tuple[str, set]] = {}
+    for name, folder, seeds in sources:
+        for r in load_results(folder):
+            if r.get("tag") or r["strategy"] not in strategies or r["seed"] not in seeds:
+                continue
+            seed = r["seed"]
+            if origin.get(seed, (name,))[0] != name:
+                sys.exit(f"error: seed {seed} is named in {origin[seed][0]} and {name}; give each seed one set")
+            origin.setdefault(seed, (name, set()))[1].add((r["task1_fingerprint"], r["machine"]))
+            cells.setdefault(cell_of(r), {})[seed] = r
+    for seed, (name, starts) in origin.items():
+        if len(starts) > 1:
+            sys.exit(
+                f"error: seed {seed}'s rows in {name} started from {len(starts)} task-1 checkpoints; they do not pair"
+            )
+    ordered = sorted(cells, key=sort_key)
+    named = [f"seed{'s' if len(s) > 1 else ''} {','.join(map(str, s))} from {n}" for n, _, s in sources]
+    lines = ["### Pooled: " + ", ".join(named), ""]
+    lines += ["Per seed, linear top-1 (%), with the set, machine and task-1 checkpoint (fingerprint) of its rows:", ""]
+    lines += ["| seed | set | machine | task-1 | " + " | ".join(f"{label(c)}, {c[1]}" for c in ordered) + " |"]
+    lines += ["|---|---|---|---|" + "---|" * len(ordered)]
+    for seed, (name, starts) in sorted(origin.items()):
+        fingerprint, machine = next(iter(starts))
+        entries = [f"{cells[c][seed]['top1']:.2f}" if seed in cells[c] else "–" for c in ordered]
+        lines.append(f"| {seed} | {name} | {machine} | `{fingerprint}` | " + " | ".join(entries) + " |")
+    lines += ["", "Paired differences of linear top-1 (per seed; mean; 95% t-interval):", ""]
+    lines += ["| steps | pair | per-seed differences | mean | 95% interval |", "|---|---|---|---|---|"]
+    for a, b, diff in paired_rows(cells, BY_STEPS):
+        lines.append(f"| {a[1]} | {label(a)} − {label(b)} | " + " | ".join(format_difference(diff)) + " |")
+    return lines + by_steps_lines(cells) + [""]
+
+
 def method_tables(method: str, folder: Path, untagged: bool = False) -> list[str]:
     results = load_results(folder)
     if untagged:  # leave out the runs of a setting of their own (--tag: the truncated mechanism runs)
@@ -144,22 +205,7 @@ def method_tables(method: str, folder: Path, untagged: bool = False) -> list[str
     lines += ["| steps | pair | per-seed differences | mean | 95% interval |", "|---|---|---|---|---|"]
     for a, b, diff in paired_rows(cells, PAIRS):
         lines.append(f"| {a[1]} | {label(a)} − {label(b)} | " + " | ".join(format_difference(diff)) + " |")
-    steps = sorted({c[1] for c in cells if not c[2]})
-    if len(steps) > 1:
-        by_pair = {(a[0], b[0], a[1]): diff for a, b, diff in paired_rows(cells, BY_STEPS) if not a[2]}
-        lines += [
-            "",
-            f"The same pairs at each N, and how each pair changes from N = {steps[0]} (per seed: the pair at N",
-        ]
-        lines += [f"minus the same seed's pair at N = {steps[0]}; mean [95% t-interval] (seeds)):", ""]
-        growth = [f"N = {n} − N = {steps[0]}" for n in steps[1:]]
-        header = [f"N = {n}" for n in steps] + growth
-        lines += ["| pair | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
-        for a, b in BY_STEPS:
-            diffs = [by_pair.get((a, b, n)) for n in steps]
-            changes = [seed_change(diffs[0], later) for later in diffs[1:]]
-            entries = [brief(d) for d in diffs + changes]
-            lines.append(f"| {label((a, 0, ''))} − {label((b, 0, ''))} | " + " | ".join(entries) + " |")
+    lines += by_steps_lines(cells)
     for cell in ordered:
         if cell[0] not in ("ours", "cassle"):
             continue
@@ -203,18 +249,33 @@ def markers(block: str | None) -> tuple[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("methods", nargs="+")
+    parser.add_argument("methods", nargs="*", help="sets of rows: folders under --docs (barlow, simclr-epyc-avx512)")
+    parser.add_argument(
+        "--pool", nargs="+", metavar="SET:SEEDS", help="instead: the N = 10/20 pairs, seeds taken from sets (simclr:2)"
+    )
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "table1_cpu")
     parser.add_argument("--write", action="store_true", help="into docs/table1_cpu.md, between its markers")
     parser.add_argument("--block", default=None, help="write the block of this name (its own markers)")
     parser.add_argument("--untagged", action="store_true", help="leave out runs with a tag (the mechanism runs)")
     args = parser.parse_args()
-    text = "\n".join(
-        line
-        for method in args.methods
-        if (args.docs / method).is_dir()
-        for line in method_tables(method, args.docs / method, args.untagged)
-    )
+    if bool(args.methods) == bool(args.pool):
+        parser.error("name sets of rows, or --pool SET:SEEDS ..., not both")
+    if args.pool:
+        sources = []
+        for item in args.pool:
+            name, _, seeds = item.partition(":")
+            if not (args.docs / name).is_dir() or not re.fullmatch(r"\d+(,\d+)*", seeds):
+                sys.exit(f"error: --pool {item}: give SET:SEEDS with SET a folder under {args.docs} (e.g. simclr:2)")
+            sources.append((name, args.docs / name, [int(s) for s in seeds.split(",")]))
+        lines = pooled_tables(sources)
+    else:
+        lines = [
+            line
+            for method in args.methods
+            if (args.docs / method).is_dir()
+            for line in method_tables(method, args.docs / method, args.untagged)
+        ]
+    text = "\n".join(lines)
     if not args.write:
         print(text)
         return
