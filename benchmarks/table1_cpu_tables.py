@@ -32,6 +32,7 @@ from solo_ossl.compare.reports import (  # noqa: E402
     mean_std,
     paired_difference,
     paired_rows,
+    paired_table,
     sort_key,
 )
 from solo_ossl.compare.runner import METRICS  # noqa: E402
@@ -109,6 +110,16 @@ def brief(diff: dict | None) -> str:
     return f"{mean} {interval} ({len(diff['diffs'])})"
 
 
+def paired_lines(cells: dict, pairs) -> list[str]:
+    """The paired differences of linear top-1 for ``pairs``, one table row per pair and N."""
+    return ["", "Paired differences of linear top-1 (per seed; mean; 95% t-interval):", "", *paired_table(cells, pairs)]
+
+
+def seed_top1s(cells: dict, ordered: list, seed: int) -> list[str]:
+    """One seed's linear top-1 in each of the ``ordered`` cells (– where that seed has no run)."""
+    return [f"{cells[c][seed]['top1']:.2f}" if seed in cells[c] else "–" for c in ordered]
+
+
 def by_steps_lines(cells: dict) -> list[str]:
     """The BY_STEPS pairs at each N beside each other, and each pair's per-seed change from the smallest N."""
     steps = sorted({c[1] for c in cells if not c[2]})
@@ -158,12 +169,9 @@ def pooled_tables(sources: list[tuple[str, Path, list[int]]]) -> list[str]:
     lines += ["|---|---|---|---|" + "---|" * len(ordered)]
     for seed, (name, starts) in sorted(origin.items()):
         fingerprint, machine = next(iter(starts))
-        entries = [f"{cells[c][seed]['top1']:.2f}" if seed in cells[c] else "–" for c in ordered]
+        entries = seed_top1s(cells, ordered, seed)
         lines.append(f"| {seed} | {name} | {machine} | `{fingerprint}` | " + " | ".join(entries) + " |")
-    lines += ["", "Paired differences of linear top-1 (per seed; mean; 95% t-interval):", ""]
-    lines += ["| steps | pair | per-seed differences | mean | 95% interval |", "|---|---|---|---|---|"]
-    for a, b, diff in paired_rows(cells, BY_STEPS):
-        lines.append(f"| {a[1]} | {label(a)} − {label(b)} | " + " | ".join(format_difference(diff)) + " |")
+    lines += paired_lines(cells, BY_STEPS)
     return lines + by_steps_lines(cells) + [""]
 
 
@@ -199,12 +207,9 @@ def method_tables(method: str, folder: Path, untagged: bool = False) -> list[str
     lines += ["|---|---|" + "---|" * len(ordered)]
     for seed in seeds:
         start = f"{starts[seed]['top1']:.2f}" if seed in starts else "–"
-        entries = [f"{cells[c][seed]['top1']:.2f}" if seed in cells[c] else "–" for c in ordered]
+        entries = seed_top1s(cells, ordered, seed)
         lines.append(f"| {seed} | {start} | " + " | ".join(entries) + " |")
-    lines += ["", "Paired differences of linear top-1 (per seed; mean; 95% t-interval):", ""]
-    lines += ["| steps | pair | per-seed differences | mean | 95% interval |", "|---|---|---|---|---|"]
-    for a, b, diff in paired_rows(cells, PAIRS):
-        lines.append(f"| {a[1]} | {label(a)} − {label(b)} | " + " | ".join(format_difference(diff)) + " |")
+    lines += paired_lines(cells, PAIRS)
     lines += by_steps_lines(cells)
     for cell in ordered:
         if cell[0] not in ("ours", "cassle"):

@@ -112,6 +112,14 @@ def paired_rows(cells: dict[Cell, dict[int, dict]], pairs=PAIRS, key: str = "top
     return rows
 
 
+def paired_table(cells: dict[Cell, dict[int, dict]], pairs=PAIRS) -> list[str]:
+    """The paired differences of linear top-1 as a markdown table: one row per pair and N."""
+    lines = ["| steps | pair | per-seed differences | mean | 95% interval |", "|---|---|---|---|---|"]
+    for a, b, diff in paired_rows(cells, pairs):
+        lines.append(f"| {a[1]} | {label(a)} − {label(b)} | " + " | ".join(format_difference(diff)) + " |")
+    return lines
+
+
 def mean_matrix(folders: list[Path], probe: str = "linear") -> list[list[float]]:
     """The mean over runs of their accuracy matrices (``task_matrix.csv``)."""
     entries: dict[tuple[int, int], list[float]] = {}
@@ -172,9 +180,7 @@ def write_reports(results: list[dict], output_dir: Path, title: str, baselines: 
             entries = [mean_std(values(cell, m)) for m in (*METRICS, *(f"knn_{m}" for m in METRICS))]
             lines.append(f"| {label(cell)} | {cell[1]} | " + " | ".join(entries) + " |")
     lines += ["", "## Paired differences of linear top-1 (per seed; mean and 95% t-interval)", ""]
-    lines += ["| steps | pair | per-seed differences | mean | 95% interval |", "|---|---|---|---|---|"]
-    for a, b, diff in paired_rows(cells):
-        lines.append(f"| {a[1]} | {label(a)} − {label(b)} | " + " | ".join(format_difference(diff)) + " |")
+    lines += paired_table(cells)
     lines += [
         "",
         "## Compute per run (mean over seeds)",
