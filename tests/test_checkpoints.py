@@ -104,5 +104,77 @@ def test_export_writes_the_backbone_in_safetensors_that_every_entry_point_reads(
     peer = tmp_path / "peer.ckpt"
     torch.save(layouts()["solo-learn >= 1.0.3"][0], peer)
     assert export(str(peer), str(tmp_path / "peer.safetensors"))["stem"] == "cifar"
-    bad = run_script("solo_ossl/export.py", str(final), str(tmp_path / "x.pt"))
-    assert bad.returncode == 2 and bad.stderr.startswith("error: usage: python -m solo_ossl.export")
+    bad = run_script("solo_ossl/export.py", str(final))
+    assert bad.returncode == 2 and bad.stderr.startswith("usage: python -m solo_ossl.export")
+    assert "error: the following arguments are required: out" in bad.stderr
+
+
+def test_export_writes_a_hub_style_folder_that_entry_points_read(tiny_config, tmp_path):
+    import json
+
+    from solo_ossl.run.pretrain import run_pretrain
+
+    final = run_pretrain(tiny_config("pretrain/embedded/simclr", "++max_epochs=1", "++optimizer.batch_size=32"))
+    out = tmp_path / "simclr-tiny"
+    assert run_script("solo_ossl/export.py", str(final), str(out)).returncode == 0
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    config = json.loads((out / "config.json").read_text())
+    assert (config["architecture"], config["width"], config["stem"], config["method"]) == (
+        "resnet18",
+        0.125,
+        "cifar",
+        "simclr",
+    )
+    assert config["conv1"] == {"kernel_size": 3, "stride": 1, "padding": 2} and config["maxpool"] is False
+    assert config["input"]["mean"] == [0.5071, 0.4865, 0.4409] and config["input"]["std"] == [0.2673, 0.2564, 0.2762]
+    assert config["num_features"] == 64 and config["source_checkpoint"] == str(final)
+    assert (
+        config["fingerprint"] == weights_fingerprint(final, ("backbone.",)) == weights_fingerprint(out, ("backbone.",))
+    )
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: solo_ossl\n") and config["fingerprint"] in card
+    knn = run_script(
+        "main_knn.py", "--config-name", "linear/embedded", *TINY[:3], f"++pretrained_ckpt={out}", "++knn.k=5"
+    )
+    assert knn.returncode == 0 and "kNN (" in knn.stdout
+
+
+def torchvision_recipe() -> str:
+    """The README's recipe for loading an exported width-1 backbone into torchvision's resnet18 (run as written)."""
+    from .conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    return readme.split("<!-- torchvision recipe -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def recipe_features(folder, images: torch.Tensor) -> torch.Tensor:
+    namespace: dict = {}
+    exec(
+        torchvision_recipe().replace('folder = "zoo/barlow-embedded-task1-w1"', f"folder = {str(folder)!r}"), namespace
+    )
+    net = namespace["net"].eval()
+    with torch.no_grad():
+        return net(images)
+
+
+def test_an_exported_width_1_backbone_loads_into_torchvision_by_the_readme_recipe(tmp_path):
+    """Both stems: torchvision's resnet18 with the README's changes computes this library's features."""
+    for cifar in (True, False):
+        torch.manual_seed(3)
+        ours = resnet18(cifar=cifar, width=1.0)
+        for module in ours.modules():  # non-trivial BatchNorm affine weights and running statistics
+            if isinstance(module, torch.nn.BatchNorm2d):
+                torch.nn.init.uniform_(module.weight, 0.5, 1.5)
+                torch.nn.init.normal_(module.bias, std=0.1)
+        ours.train()(torch.randn(8, 3, 32, 32))
+        ours.eval()
+        checkpoint = tmp_path / f"cifar{cifar}.ckpt"
+        config = {"backbone": {"width": 1.0, "cifar": cifar}, "data": {"dataset": "cifar100"}}
+        torch.save(
+            {"state_dict": prefixed(ours.state_dict(), "backbone."), "solo_ossl": {"config": config}}, checkpoint
+        )
+        export(str(checkpoint), str(tmp_path / f"out{cifar}"))
+        images = torch.randn(2, 3, 32, 32)
+        with torch.no_grad():
+            expected = ours(images)
+        assert torch.allclose(recipe_features(tmp_path / f"out{cifar}", images), expected, rtol=1e-4, atol=1e-4)

@@ -42,3 +42,14 @@ def test_the_plot_colours_the_test_features_by_task_and_class(tmp_path, monkeypa
     png = tmp_path / "u" / "umap.png"
     assert result.stdout.strip().endswith(f"UMAP: {png}") and png.stat().st_size > 10_000
     assert calls == [(2, 5)]
+
+
+def test_umap_learn_itself_embeds_the_features(tmp_path):
+    """The real library (the dev extra installs it), no stand-in, on the tiny synthetic test set."""
+    import umap
+
+    assert umap.UMAP.__module__.startswith("umap.") and sys.modules["umap"] is umap
+    result = run_script("main_umap.py", *ARGS, f"++output_dir={tmp_path}", "++name=real")
+    assert result.returncode == 0, result.stderr
+    png = tmp_path / "real" / "umap.png"
+    assert result.stdout.strip().endswith(f"UMAP: {png}") and png.stat().st_size > 10_000

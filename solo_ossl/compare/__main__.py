@@ -1,3 +1,4 @@
 from solo_ossl.compare.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

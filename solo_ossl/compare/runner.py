@@ -18,6 +18,7 @@ from solo_ossl.compare.task1 import Task1
 from solo_ossl.eval import continual_metrics
 from solo_ossl.run.continual import run_continual
 from solo_ossl.run.pretrain import run_pretrain
+from solo_ossl.utils.checkpoint import read_checkpoint
 from solo_ossl.utils.device import machine_name
 from solo_ossl.utils.errors import SoloOsslError
 
@@ -129,7 +130,7 @@ def train(strategy: str, steps: int, seed: int, comparison: Comparison, out: Pat
         cfg = load_config(["--config-name", config, *seeded, f"++output_dir={out}", "++name=online"])
         cfg.online.steps_per_batch = steps
         final = run_pretrain(cfg)
-        online = torch.load(final, map_location="cpu", weights_only=False)["online"]
+        online = read_checkpoint(final)["online"]
         return final, epochs, online["images_forward"], online["images_backward"]
     return final, epochs, counter.forward, counter.backward
 

@@ -19,6 +19,15 @@ EMBEDDED_PATH = Path(__file__).resolve().parent / "embedded" / "cifar100_subset.
 IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 CIFAR100_STATS = ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
 CIFAR10_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+
+
+def normalization_stats(dataset: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The per-channel (mean, std) that ``data.dataset``'s images are normalized with, on a 0-1 scale."""
+    if dataset in ("imagefolder", "unlabeled_folder"):
+        return IMAGENET_STATS
+    return CIFAR10_STATS if dataset == "cifar10" else CIFAR100_STATS
+
+
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
@@ -174,12 +183,11 @@ def _load_npz(path: Path) -> tuple[ArrayDataset, ArrayDataset]:
 def build_datasets(data_cfg, seed: int = 0) -> Splits:
     """Train/test datasets for ``data.dataset`` (see DataConfig)."""
     name = data_cfg.dataset
-    stats = CIFAR100_STATS
+    stats = normalization_stats(name)
     if name in ("cifar10", "cifar100"):
         from torchvision import datasets
 
         cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
-        stats = CIFAR10_STATS if name == "cifar10" else CIFAR100_STATS
         try:
             train_raw = cls(data_cfg.data_dir, train=True, download=data_cfg.download)
             test_raw = cls(data_cfg.data_dir, train=False, download=data_cfg.download)
@@ -203,7 +211,7 @@ def build_datasets(data_cfg, seed: int = 0) -> Splits:
         test = ImageFolderDataset(root / "val", data_cfg.load_size, on_bad_image=data_cfg.on_bad_image)
         if train.classes != test.classes:
             raise SoloOsslError(f"{root}/train and {root}/val have different class folders")
-        return Splits(train, test, len(train.classes), *IMAGENET_STATS)
+        return Splits(train, test, len(train.classes), *stats)
     else:  # unlabeled_folder (the schema's Dataset enum has no other value)
         train = ImageFolderDataset(
             data_cfg.data_dir, data_cfg.load_size, labeled=False, on_bad_image=data_cfg.on_bad_image
@@ -211,7 +219,7 @@ def build_datasets(data_cfg, seed: int = 0) -> Splits:
         size = data_cfg.load_size
         test = ArrayDataset(torch.empty((0, 3, size, size), dtype=torch.uint8), torch.empty(0, dtype=torch.long))
         # No classes: one placeholder output for the online classifier, whose loss is 0 without labels.
-        return Splits(train, test, 1, *IMAGENET_STATS, labeled=False)
+        return Splits(train, test, 1, *stats, labeled=False)
     train = _limit_per_class(train, data_cfg.train_per_class)
     num_classes = int(max(train.targets.max(), test.targets.max())) + 1
     return Splits(train, test, num_classes, *stats)

@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader, Subset
 from solo_ossl.data import task_sample_indices
 from solo_ossl.data.datasets import collate_readable, loader_workers
 from solo_ossl.run.common import last_task, write_run_files
+from solo_ossl.utils.checkpoint import checkpoint_globals
 from solo_ossl.utils.device import capture_rng_states, restore_rng_states
 from solo_ossl.utils.distributed import set_ranks
 
@@ -73,6 +74,7 @@ def train_epochs(setup) -> L.Trainer:
     )
     write_run_files(cfg, setup.run_dir, setup.order, setup.task_classes, set_ranks(trainer)[0])
     validation = val_loader if cfg.val_every_n_epochs > 0 else None
-    # The checkpoint holds more than tensors (random states, loop state): a file of this run, read in full.
-    trainer.fit(setup.model, loader, validation, ckpt_path=cfg.resume or None, weights_only=False)
+    # Lightning reads the resumed file again: weights only, with our checkpoints' numpy RNG state allowed.
+    with checkpoint_globals():
+        trainer.fit(setup.model, loader, validation, ckpt_path=cfg.resume or None, weights_only=True)
     return trainer

@@ -6,33 +6,91 @@ the layouts of peer code:
   cassle/distillers/base.py);
 - solo-learn >= 1.0.3: ``backbone.*`` (beside ``momentum_backbone.*``: solo/methods/base.py);
 - a bare torchvision ResNet state dict (``conv1.*`` ..., its ``fc.*`` dropped).
-The online backbone is taken, never a frozen or momentum copy; the projector too where its names and shapes fit."""
+The online backbone is taken, never a frozen or momentum copy; the projector too where its names and shapes fit.
 
+Every ``.ckpt`` is read with ``torch.load(weights_only=True)``: unpickling may build tensors, containers, numbers and
+strings, and, beyond torch's own allowlist, only the numpy array of ``np.random.get_state()`` that our checkpoints
+store (``TRUSTED_GLOBALS``). A checkpoint that needs anything else (an argparse ``Namespace``, a class of other code,
+or code planted to run at load time) is refused before any of it runs."""
+
+import contextlib
 import hashlib
 import json
 import os
+import pickle
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 from solo_ossl.utils.errors import SoloOsslError
 
+# The weights file of an exported Hub-style folder (python -m solo_ossl.export), huggingface_hub's name for it.
+EXPORTED_WEIGHTS = "model.safetensors"
 # Where each layout keeps the online backbone, in the order they are tried.
 BACKBONE_PREFIXES = ("backbone.", "encoder.", "module.backbone.", "module.encoder.")
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict:
-    """A checkpoint as a dict with ``state_dict`` (an exported ``.safetensors`` backbone becomes ``backbone.*`` keys
-    and its metadata the ``solo_ossl`` entry)."""
+def trusted_globals() -> list:
+    """What our checkpoints hold beyond torch's weights-only allowlist: numpy's RNG state (``np.random.get_state()``,
+    a uint32 array) in the online state and in the offline loop's ``ResumableRandomness`` callback."""
+    import numpy as np
+
+    return [np._core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
+@contextlib.contextmanager
+def checkpoint_globals() -> Iterator[None]:
+    """``torch.load(weights_only=True)`` inside this block (ours, or Lightning's on resume) accepts our checkpoints."""
+    with torch.serialization.safe_globals(trusted_globals()):
+        yield
+
+
+def unsafe_globals(path: Path) -> list[str]:
+    """The Python objects (beyond tensors, containers and ``trusted_globals``) that unpickling ``path`` would call."""
+    trusted = {f"{g.__module__}.{g.__name__}" for g in trusted_globals()}
+    try:
+        return [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(path) if g not in trusted]
+    except Exception:  # an unreadable file: the caller's message says so
+        return []
+
+
+def load_weights_only(path: str | os.PathLike) -> dict:
+    """``torch.load`` of a ``.ckpt`` that runs no code from it: a file needing anything but tensors and plain data is
+    refused with one line that names what it holds and how to convert a trusted one."""
     path = Path(path)
+    try:
+        with checkpoint_globals():
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        held = unsafe_globals(path)
+        if not held:
+            raise SoloOsslError(f"cannot read checkpoint {path} ({e}); is it complete?") from e
+        raise SoloOsslError(
+            f"checkpoint {path} holds Python objects that loading would have to run ({', '.join(held)}), and solo_ossl "
+            "loads only tensors and plain data; if you trust its source, convert it once with python -m "
+            f"solo_ossl.export --trust-pickle {path} OUT_DIR and load OUT_DIR"
+        ) from None
+    except Exception as e:  # torch raises several types for truncated/foreign files
+        raise SoloOsslError(f"cannot read checkpoint {path} ({type(e).__name__}: {e}); is it complete?") from e
+
+
+def read_checkpoint(path: str | os.PathLike, trust_pickle: bool = False) -> dict:
+    """A checkpoint as a dict with ``state_dict`` (an exported backbone, a Hub-style folder or a ``.safetensors``
+    file, becomes ``backbone.*`` keys and its metadata the ``solo_ossl`` entry). ``trust_pickle`` (the export
+    tool's ``--trust-pickle`` only) unpickles a ``.ckpt`` in full, running whatever code it holds."""
+    path = Path(path)
+    if path.is_dir() and (path / EXPORTED_WEIGHTS).is_file():
+        return read_exported(path / EXPORTED_WEIGHTS)
     if not path.is_file():
         raise SoloOsslError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
         return read_exported(path)
+    if not trust_pickle:
+        return load_weights_only(path)
     try:
-        # Lightning checkpoints hold more than tensors (loop and callback state); these are files the user made.
         return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # torch raises several types for truncated/foreign files
+    except Exception as e:
         raise SoloOsslError(f"cannot read checkpoint {path} ({type(e).__name__}: {e}); is it complete?") from e
 
 

@@ -45,10 +45,16 @@ def cpu_name() -> str:
     return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "?")
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on: its affinity where the system has one (Linux), else all of them
+    (macOS and Windows have no ``os.sched_getaffinity``)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def machine_name() -> str:
     """What a run's numbers were measured on: the GPU where CUDA is present, else the CPU, with the core count."""
-    import os
-
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} (host {cpu_name()})"
     return f"{cpu_name()}, {os.cpu_count()} cores"
@@ -95,7 +101,7 @@ def default_image_loader() -> str:
 def describe_run_device(precision: str, accelerator: str) -> str:
     """One line saying where a run computes and at which precision, and why (what ``auto`` chose)."""
     device, resolved = resolve_accelerator(accelerator), resolve_precision(precision, accelerator)
-    where = torch.cuda.get_device_name() if device == "gpu" else f"{cpu_name()}, {len(os.sched_getaffinity(0))} cores"
+    where = torch.cuda.get_device_name() if device == "gpu" else f"{cpu_name()}, {usable_cores()} cores"
     if precision != "auto":
         why = f"precision={precision} as configured"
     elif resolved == "bf16-mixed":

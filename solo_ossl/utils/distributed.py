@@ -9,7 +9,6 @@ the online step averages its gradients itself after every backward (``average_gr
 local step.
 """
 
-import os
 from datetime import timedelta
 
 import torch
@@ -17,7 +16,7 @@ import torch.distributed as dist
 from lightning.pytorch.overrides.distributed import _sync_module_states
 from lightning.pytorch.strategies import DDPStrategy
 
-from solo_ossl.utils.device import resolve_accelerator
+from solo_ossl.utils.device import resolve_accelerator, usable_cores
 from solo_ossl.utils.errors import SoloOsslError
 
 
@@ -25,7 +24,7 @@ def available_devices(accelerator: str) -> int:
     """GPUs of this machine for ``gpu``; CPU cores for ``cpu`` (one process per device)."""
     if resolve_accelerator(accelerator) == "gpu":
         return torch.cuda.device_count()
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return usable_cores()
 
 
 def check_devices(cfg) -> int:

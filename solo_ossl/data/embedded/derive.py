@@ -1,10 +1,10 @@
 """Derive the embedded default dataset from the full CIFAR-100 arrays (see README.md beside this file).
 
-python -m solo_ossl.data.embedded.derive ../shared/datasets/cifar100/cifar100_uint8.npz
+python -m solo_ossl.data.embedded.derive CIFAR100.npz   (e.g. one written by python -m solo_ossl.data.cifar_npz)
 """
 
+import argparse
 import hashlib
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,5 +32,21 @@ def derive(source: Path, out: Path = OUT) -> str:
     return hashlib.sha256(out.read_bytes()).hexdigest()
 
 
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(
+        prog="python -m solo_ossl.data.embedded.derive",
+        description="Derive the embedded dataset (20 classes, one per superclass; 100 train and 20 test images each) "
+        "from the CIFAR-100 arrays, and print its sha256.",
+    )
+    parser.add_argument(
+        "source", type=Path, help="a CIFAR-100 .npz with coarse labels (python -m solo_ossl.data.cifar_npz)"
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="where to write it (default: the package's own file)")
+    args = parser.parse_args(argv)
+    digest = derive(args.source, args.out)
+    print(digest)
+    return digest
+
+
 if __name__ == "__main__":
-    print(derive(Path(sys.argv[1])))
+    main()
