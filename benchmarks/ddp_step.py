@@ -1,6 +1,10 @@
 """Online step time on this CPU: 2 DDP processes of 1 thread against 1 process of 2 threads (not a test).
 
     python benchmarks/ddp_step.py [--width 0.25] [--steps 10] [--batches 6] [--pairs 2] [--selection rals]
+    python benchmarks/ddp_step.py --before DIR     # 2 processes: the checkout DIR against this one, alternating
+
+``--before`` measures what a code change costs the 2-process step (e.g. the global batch's gathers and RALS's global
+top-k, against a checkout from before them: ``git worktree add DIR <commit>``).
 
 Both run online Barlow Twins on the embedded data (global stream batch 128; with 2 processes each trains on 64 plus
 half the memory batch and keeps k / 2) through ``main_pretrain.py``, alternating, and report seconds per local step
@@ -20,11 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def seconds_per_step(args, processes: int) -> float:
+def seconds_per_step(args, processes: int, root: Path = ROOT) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
             sys.executable,
-            str(ROOT / "main_pretrain.py"),
+            str(root / "main_pretrain.py"),
             "--config-name",
             f"online/embedded/barlow{'_rals' * (args.selection == 'rals')}",
         ]
@@ -43,9 +47,9 @@ def seconds_per_step(args, processes: int) -> float:
             f"++devices={processes}",
             f"++strategy={'ddp' if processes > 1 else 'auto'}",
         ]
-        env = dict(os.environ, OMP_NUM_THREADS=str(2 // processes), PYTHONPATH=str(ROOT))
+        env = dict(os.environ, OMP_NUM_THREADS=str(2 // processes), PYTHONPATH=str(root))
         env.update(MALLOC_MMAP_THRESHOLD_="2147483647", MALLOC_TRIM_THRESHOLD_="2147483647")
-        result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        result = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=root)
         if result.returncode:
             sys.exit(result.stderr[-3000:])
         metrics = next(Path(tmp, "run", "logs").glob("version_*/metrics.csv"))
@@ -62,7 +66,11 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=6)
     parser.add_argument("--pairs", type=int, default=2)
     parser.add_argument("--selection", default="rals", choices=["none", "rals"])
+    parser.add_argument("--before", type=Path, help="a checkout to compare with this one, both on 2 processes")
     args = parser.parse_args()
+    if args.before is not None:
+        compare_code(args)
+        return
     runs = {1: [], 2: []}
     for _ in range(args.pairs):
         for processes in (1, 2):
@@ -72,6 +80,19 @@ def main() -> None:
     print(
         f"selection={args.selection}, width {args.width}, N={args.steps}: 1 process x 2 threads {one:.3f} s/step, "
         f"2 DDP processes x 1 thread {two:.3f} s/step, ratio 2-process / 1-process {two / one:.2f}"
+    )
+
+
+def compare_code(args) -> None:
+    runs = {"before": [], "this": []}
+    for _ in range(args.pairs):
+        for name, root in (("before", args.before.resolve()), ("this", ROOT)):
+            runs[name].append(seconds_per_step(args, 2, root))
+            print(f"{name} ({root}), 2 processes: {runs[name][-1]:.3f} s/step", flush=True)
+    before, this = min(runs["before"]), min(runs["this"])
+    print(
+        f"selection={args.selection}, width {args.width}, N={args.steps}, 2 DDP processes x 1 thread: before "
+        f"{before:.3f} s/step, this checkout {this:.3f} s/step, ratio this / before {this / before:.2f}"
     )
 
 

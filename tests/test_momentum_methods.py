@@ -150,3 +150,64 @@ def test_every_config_of_the_new_methods_validates(dataset, name):
         cfg = load_config(["--config-name", config])
         validate_pretrain(cfg)
         assert cfg.method.name == name
+
+
+@pytest.mark.parametrize("budget", [0.0, 0.45])
+def test_the_tau_schedule_spans_the_steps_the_stream_plans(tiny_config, budget):
+    """tau's cosine runs over the stream's planned optimizer steps: stream batches x N with a fixed N; in the
+    time-budget mode, where N follows the measured step time, the steps taken plus the stream batches left at the
+    current N, so that the stream's last step is the schedule's last, whatever N became."""
+    cfg = tiny_config("online/embedded/byol", *ONLINE, *SMALL, f"++online.time_budget_s={budget}", "++eval.every=0")
+    run = bare_online_run(cfg)
+    model, learner = run.model, run.learner
+    learner.clock = lambda: 0.1 * learner.local_steps  # every local step takes 0.1 s
+    calls, step_ns = [], []
+    ema = model.after_optimizer_step
+    model.after_optimizer_step = lambda step, total: (calls.append((step, total)), ema(step, total))
+    for batch in run.batches():
+        log, values = train_stream_batch(learner, model, run.optimizer, batch)
+        step_ns.append(log.n_steps)
+        learner.end_stream_batch(log, values)
+    assert [step for step, _ in calls] == list(range(learner.local_steps))
+    assert calls[-1][1] == learner.local_steps  # the last step is the schedule's last
+    totals = {total for _, total in calls}
+    if budget == 0:
+        assert set(step_ns) == {cfg.online.steps_per_batch} and totals == {len(step_ns) * cfg.online.steps_per_batch}
+    else:
+        assert step_ns[0] == cfg.online.steps_per_batch and set(step_ns[1:]) == {4}  # 0.45 s / 0.1 s per step
+        assert len(totals) == 2  # planned with the configured N, then with the measured one
+
+
+def test_simsiam_predictor_keeps_its_base_lr_through_every_schedule(tiny_config):
+    """solo-learn's and CaSSLe's static_lr: the predictor's groups stay at optimizer.lr while the warm-up + cosine
+    (offline) and every stream batch's one-cycle (SLCLRS) move the other groups; its weight decay is the others'."""
+    from solo_ossl.methods.base import warmup_cosine
+    from solo_ossl.modules import keep_static_lrs
+
+    cfg = tiny_config("online/embedded/simsiam", *ONLINE, *SMALL, "++eval.every=0")
+    run = bare_online_run(cfg)
+    model, learner, optimizer = run.model, run.learner, run.optimizer
+    groups = optimizer.param_groups
+    static = [i for i, g in enumerate(groups) if g.get("static_lr")]
+    predictor = {id(p) for p in model.predictor.parameters()}
+    assert static and {id(p) for i in static for p in groups[i]["params"]} == predictor
+    assert all(groups[i]["weight_decay"] in (cfg.optimizer.weight_decay, 0.0) for i in static)
+    lr = cfg.optimizer.lr
+    schedule = learner.stream_batch_schedule(optimizer, 5, cfg.optimizer.classifier_lr)
+    seen = []
+    for _ in range(5):
+        seen.append([g["lr"] for g in groups])
+        optimizer.step()
+        schedule.step()
+    assert all(row[i] == lr for row in seen for i in static)
+    moving = [i for i in range(len(groups)) if i not in static]
+    assert all(len({row[i] for row in seen}) == 5 for i in moving)  # a one-cycle for every other group
+    offline = keep_static_lrs(warmup_cosine(optimizer, 20, 5, 2, 0.1, 0.01, 0.0))
+    for _ in range(20):
+        assert all(groups[i]["lr"] == lr for i in static)
+        optimizer.step()
+        offline.step()
+    assert groups[moving[0]]["lr"] < 0.01 * lr  # annealed, while the predictor kept its lr
+    state = offline.state_dict()
+    offline.load_state_dict(state)
+    assert set(state) == {"inner"}

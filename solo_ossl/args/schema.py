@@ -55,6 +55,11 @@ class StreamOrder(StrEnum):
     as_stored = "as_stored"
 
 
+# global: the top-k over every process's candidates, what one process over the global batch keeps; local: each
+# process keeps the top k / world of its own candidates (no score exchange). Functional, since "global" is a keyword.
+SelectionScope = StrEnum("SelectionScope", {"global": "global", "local": "local"})
+
+
 class Accelerator(StrEnum):
     auto = "auto"
     cpu = "cpu"
@@ -256,6 +261,10 @@ class OnlineConfig:
     # candidates and backward compute, no scoring passes).
     selection: str = "none"  # none or a key of solo_ossl.online.selection.SELECTIONS
     k: int = 256  # samples trained on per step with selection rals/random (paper: 256 of 384)
+    # Several processes: a scored rule (rals and its interventions) keeps the global top-k of every process's units
+    # (their scores are gathered, a few KB per step; each process trains on its kept share, whose size may differ),
+    # or each process its own top k / world (local). Random choices are drawn per process, k / world each.
+    selection_scope: SelectionScope = SelectionScope["global"]
 
 
 @dataclass
@@ -315,7 +324,10 @@ class HardwareConfig:
     devices: int = 1
     num_nodes: int = 1
     strategy: Strategy = Strategy.auto
-    sync_batchnorm: bool = False
+    # SyncBatchNorm in every run of several processes (offline, CaSSLe, online): BatchNorm's statistics over the global
+    # batch, as one process computes them. null (default): on where it runs (GPUs; torch's SyncBatchNorm has no CPU
+    # kernel), off on CPU processes; true: on, and an error on CPU processes; false: per-process statistics.
+    sync_batchnorm: bool | None = None
     dist_timeout_s: int = 600  # a collective that waits longer (a crashed rank) stops the run
     # CUDA: deterministic kernels instead of cuDNN's autotuned ones (Lightning's Trainer(deterministic=True)), so that
     # a rerun or a resumed run gives the same weights bitwise, at some speed. CPU runs are deterministic either way.

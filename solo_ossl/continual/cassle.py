@@ -37,4 +37,4 @@ class Distiller(nn.Module):
     def loss(self, method, views: list[torch.Tensor], outputs: list[dict]) -> torch.Tensor:
         predictions = [self.predictor(out["z"]) for out in outputs]
         frozen = [self.frozen_projections(method, v) for v in views]
-        return self.lamb * method.distill_loss(predictions, frozen)
+        return self.lamb * method.global_distill_loss(predictions, frozen)

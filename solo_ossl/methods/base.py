@@ -25,6 +25,7 @@ from torch import nn
 from solo_ossl.backbones import build_backbone
 from solo_ossl.data.augment import EvalTransform, MultiViewAugment
 from solo_ossl.modules.momentum import cosine_tau, ema_update
+from solo_ossl.modules.static_lr import keep_static_lrs
 from solo_ossl.utils.checkpoint import (
     backbone_state,
     fits,
@@ -33,6 +34,7 @@ from solo_ossl.utils.checkpoint import (
     read_checkpoint,
     submodule_state,
 )
+from solo_ossl.utils.distributed import gather_outputs, gather_with_grad, own_rows
 from solo_ossl.utils.errors import SoloOsslError, check_finite
 
 
@@ -165,6 +167,24 @@ class BaseMethod(L.LightningModule):
         """(online, momentum target) pairs updated by an EMA after every optimizer step."""
         return []
 
+    # ---- over the global batch (several processes) ------------------------------------------------------
+    def global_ssl_loss(self, out1: dict, out2: dict, sizes: list[int] | None = None) -> torch.Tensor:
+        """``ssl_loss`` over every process's samples, as one process computes it over the whole batch: SimCLR's
+        negatives, Barlow Twins' standardization and cross-correlation, VICReg's variance and covariance, and the
+        per-sample means of the others, all over the global batch (``gather_outputs``; ``sizes`` where the
+        processes hold different numbers of samples). One process: ``ssl_loss`` itself."""
+        return self.ssl_loss(gather_outputs(out1, sizes), gather_outputs(out2, sizes))
+
+    def global_unit_losses(self, out1: dict, out2: dict) -> torch.Tensor:
+        """This process's ``unit_losses``, scored within the global batch (SimCLR's and MoCo v3's negatives come
+        from every process); a group of ``group_size`` stays within its process."""
+        return own_rows(self.unit_losses(gather_outputs(out1), gather_outputs(out2)))
+
+    def global_distill_loss(self, predictions: list[torch.Tensor], frozen: list[torch.Tensor]) -> torch.Tensor:
+        """``distill_loss`` over every process's samples (CaSSLe's contrastive and decorrelative distillers couple
+        the batch as their methods do)."""
+        return self.distill_loss([gather_with_grad(p) for p in predictions], [gather_with_grad(z) for z in frozen])
+
     # ---- shared ----------------------------------------------------------------------------------------
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
@@ -206,7 +226,7 @@ class BaseMethod(L.LightningModule):
         """One offline batch: the SSL loss of two augmented views, the regime's extra terms and the classifier."""
         _, views, targets = batch
         outs = [self(v) for v in views]
-        ssl = self.ssl_loss(outs[0], outs[1])
+        ssl = self.global_ssl_loss(outs[0], outs[1])
         check_finite(ssl, f"epoch {self.current_epoch}, batch {batch_idx}")
         class_loss, acc = self.classifier_loss([o["feats"] for o in outs], targets)
         self.log_dict({"train_loss": ssl, "train_class_loss": class_loss, "train_acc1": acc}, prog_bar=True)
@@ -233,16 +253,29 @@ class BaseMethod(L.LightningModule):
 
     def param_groups(self) -> list[dict]:
         """SSL weights (decayed, LARS-adapted); biases and norms (no decay, so timm's Lars does not adapt them);
-        the online classifier (its own lr, no decay)."""
+        the online classifier (its own lr, no decay). A ``learnable_params`` entry with its own ``lr``,
+        ``weight_decay`` or ``static_lr`` (solo-learn's keys) gets groups of its own; ``static_lr`` keeps that lr
+        through every schedule (``keep_static_lrs``)."""
         opt = self.cfg.optimizer
-        decay, no_decay = [], []
-        trained = [entry["params"] for entry in self.learnable_params] + self.regime.trained_modules()
-        for module in trained:
-            for p in module.parameters():
-                (no_decay if opt.exclude_bias_n_norm and p.ndim <= 1 else decay).append(p)
-        groups = [{"params": decay, "weight_decay": opt.weight_decay, "lr": opt.lr}]
-        if no_decay:
-            groups.append({"params": no_decay, "weight_decay": 0.0, "lr": opt.lr})
+        entries = [*self.learnable_params, *({"params": m} for m in self.regime.trained_modules())]
+        shared = [e for e in entries if not {"lr", "weight_decay", "static_lr"} & e.keys()]
+        own = [e for e in entries if e not in shared]
+        groups = []
+        for entry in [{"params": [e["params"] for e in shared]}, *own]:
+            modules = entry["params"] if isinstance(entry["params"], list) else [entry["params"]]
+            decay, no_decay = [], []
+            for module in modules:
+                for p in module.parameters():
+                    (no_decay if opt.exclude_bias_n_norm and p.ndim <= 1 else decay).append(p)
+            lr = entry.get("lr", opt.lr)
+            extra = {"name": entry["name"]} if "name" in entry and entry in own else {}
+            if entry.get("static_lr"):
+                extra.update(static_lr=True, base_lr=lr)
+            groups.append(
+                {"params": decay, "weight_decay": entry.get("weight_decay", opt.weight_decay), "lr": lr, **extra}
+            )
+            if no_decay:
+                groups.append({"params": no_decay, "weight_decay": 0.0, "lr": lr, **extra})
         groups.append(
             {
                 "params": list(self.classifier.parameters()),
@@ -276,7 +309,7 @@ class BaseMethod(L.LightningModule):
             warmup_start_factor=sched.warmup_start_factor,
             min_lr=sched.min_lr,
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": keep_static_lrs(scheduler), "interval": "step"}}
 
     # ---- checkpoints -----------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -39,7 +39,9 @@ class SimSiam(BaseMethod):
 
     @property
     def learnable_params(self) -> list[dict]:
-        return [*super().learnable_params, {"name": "predictor", "params": self.predictor}]
+        # The predictor at a fixed lr, as solo-learn and CaSSLe train it (solo/methods/simsiam.py,
+        # cassle/methods/simsiam.py: "static_lr": True): its base lr through every schedule, SLCLRS's included.
+        return [*super().learnable_params, {"name": "predictor", "params": self.predictor, "static_lr": True}]
 
     def forward(self, x: torch.Tensor, momentum: bool = True) -> dict[str, torch.Tensor]:
         out = super().forward(x)

@@ -16,7 +16,7 @@ from solo_ossl.modules.frozen import batch_stats_without_update
 from solo_ossl.online.learner import OnlineLearner
 from solo_ossl.online.rals import expand_groups
 from solo_ossl.online.steplog import StreamBatchLog
-from solo_ossl.utils.distributed import average_gradients
+from solo_ossl.utils.distributed import average_gradients, gather_sizes, gather_with_grad
 
 
 def join_candidates(stream: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
@@ -64,13 +64,19 @@ def optimize_step(
     targets: torch.Tensor,
     backward: Callable[[torch.Tensor], None] = torch.Tensor.backward,
     sync_gradients: Callable[[], None] | None = None,
+    sizes: list[int] | None = None,
 ) -> tuple[torch.Tensor, dict, dict]:
-    """One optimizer step on the kept views: the method's SSL loss plus the online classifier on detached features.
-    Returns the SSL loss (on the device) and both views' outputs. ``backward`` is Lightning's ``manual_backward`` in
-    a run (precision plugin), plain autograd in the bare loop; ``sync_gradients`` averages them over processes."""
+    """One optimizer step on the kept views: the method's SSL loss over the global batch plus the online classifier
+    on detached features. Returns the SSL loss (on the device) and this process's outputs of both views.
+    ``backward`` is Lightning's ``manual_backward`` in a run (precision plugin), plain autograd in the bare loop;
+    ``sync_gradients`` averages the gradients over processes; ``sizes``: every process's number of kept samples
+    where they differ (RALS's global choice), so that the classifier's mean is over the global batch too."""
     out1, out2 = method(v1), method(v2)
-    loss = method.ssl_loss(out1, out2)
-    class_loss, _ = method.classifier_loss([out1["feats"], out2["feats"]], targets)
+    loss = method.global_ssl_loss(out1, out2, sizes)
+    feats = [out1["feats"], out2["feats"]]
+    if sizes is not None:  # unequal shares: a mean of the per-process means would weigh samples unequally
+        feats, targets = [gather_with_grad(f.detach(), sizes) for f in feats], gather_with_grad(targets, sizes)
+    class_loss, _ = method.classifier_loss(feats, targets)
     optimizer.zero_grad()
     backward(loss + class_loss)
     if sync_gradients is not None:
@@ -94,7 +100,7 @@ def stream_source(method, indexes, stream_x, device):
 def probe_loss(learner: OnlineLearner, method, views: list[torch.Tensor]) -> torch.Tensor:
     """SSL loss of the stream batch on fixed views, under the weights just updated."""
     with batch_stats_without_update(method):
-        loss = method.ssl_loss(method(views[0]), method(views[1]))
+        loss = method.global_ssl_loss(method(views[0]), method(views[1]))
     learner.images_forward += 2 * views[0].size(0)
     return loss
 
@@ -129,7 +135,7 @@ def run_local_steps(
         # all of it still enters the memory.
         whole = len(stream) - len(stream) % method.group_size
         stream, stream_y = stream[:whole], stream_y[:whole]
-    n_steps = learner.planned_steps()
+    n_steps = learner.plan_stream_batch()
     torch_optimizer = getattr(optimizer, "optimizer", optimizer)  # Lightning wraps it
     schedule = learner.stream_batch_schedule(torch_optimizer, n_steps, method.cfg.optimizer.classifier_lr)
     if learner.selection is not None:
@@ -149,7 +155,8 @@ def run_local_steps(
         if choice.kept is not None:
             v1, v2, targets = v1[choice.kept], v2[choice.kept], targets[choice.kept]
         log.schedule(torch_optimizer.param_groups[0])
-        loss, out1, out2 = optimize_step(method, optimizer, v1, v2, targets, backward, sync)
+        sizes = gather_sizes(v1.size(0), device) if choice.kept is not None and learner.global_selection else None
+        loss, out1, out2 = optimize_step(method, optimizer, v1, v2, targets, backward, sync, sizes)
         method.after_optimizer_step(learner.local_steps, learner.total_local_steps)
         learner.local_steps += 1
         schedule.step()

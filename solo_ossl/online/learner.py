@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from solo_ossl.memory import build_memory
+from solo_ossl.modules import keep_static_lrs
 from solo_ossl.modules.frozen import batch_stats_without_update
 from solo_ossl.online.selection import build_selection
 from solo_ossl.online.slclrs import SCHEDULES
@@ -72,6 +73,7 @@ class OnlineLearner:
         self.position = 0  # stream batches completed
         self.local_steps = 0  # optimizer steps taken over the stream (the momentum targets' tau schedule)
         self.total_stream_batches = 0  # set by the driver: the stream's length, for the tau schedule
+        self.batch_plan: tuple[int, int] | None = None  # (steps before this stream batch, its N): plan_stream_batch
         self.rank, self.world = 0, 1  # this process's share of the stream, the memory and k (see ``shard``)
         self.dataset = dataset
         self.pending_rng: dict | None = None
@@ -86,19 +88,39 @@ class OnlineLearner:
     def shard(self, rank: int, world: int, group_size: int) -> None:
         """Process ``rank`` of ``world``: it trains on its part of every stream batch with its own memory shard
         (capacity / world, a generator seeded from online.memory.seed and the rank), draws its part of the memory
-        batch and selects k / world units. Local selection needs no communication per step and keeps the per-process
-        batches equal; a global top-k would gather every score each step."""
+        batch, and keeps its share of the global top-k units (``online.selection_scope=global``: the scores are
+        gathered each step, and the shares may differ) or the top k / world of its own units (``local``: no
+        exchange, equal shares)."""
         if world == 1:
             return
         validate_sharding(self.cfg, group_size, world)
         self.rank, self.world = rank, world
+        if self.global_selection:
+            self.selection.choose_globally(rank, world)
         memory = self.cfg.memory
         self.memory = build_memory(memory.capacity // world, memory.policy, memory.seed + rank)
+
+    @property
+    def global_selection(self) -> bool:
+        """Whether this process keeps its share of a choice over every process's units."""
+        return self.world > 1 and self.selection is not None and self.cfg.selection_scope == "global"
 
     # ---- what one stream batch uses --------------------------------------------------------------------
     @property
     def total_local_steps(self) -> int:
-        return max(1, self.total_stream_batches * self.cfg.steps_per_batch)
+        """The optimizer steps the stream plans, for the momentum target's tau schedule: the steps taken before this
+        stream batch, plus the stream batches left (this one included) at this batch's N. With a fixed N that is
+        stream batches x N; in the time-budget mode it follows N as the measured step time changes it."""
+        if self.batch_plan is None:
+            return max(1, self.total_stream_batches * self.cfg.steps_per_batch)
+        steps_before, n_steps = self.batch_plan
+        return max(1, steps_before + (self.total_stream_batches - self.position) * n_steps)
+
+    def plan_stream_batch(self) -> int:
+        """N for the stream batch about to train (``planned_steps``), recorded for ``total_local_steps``."""
+        n_steps = self.planned_steps()
+        self.batch_plan = (self.local_steps, n_steps)
+        return n_steps
 
     def planned_steps(self) -> int:
         """N for the next stream batch: ``steps_per_batch``, or in the time-budget mode as many steps as fit."""
@@ -112,7 +134,7 @@ class OnlineLearner:
     def stream_batch_schedule(self, optimizer: torch.optim.Optimizer, steps: int, classifier_lr: float):
         """SLCLRS (``online.schedule=one_cycle``): a fresh one-cycle lr/momentum schedule over this stream batch's
         ``steps``; or the constant schedule at its mean (``constant``)."""
-        return SCHEDULES[self.cfg.schedule](
+        schedule = SCHEDULES[self.cfg.schedule](
             optimizer,
             steps,
             self.max_lrs(optimizer, classifier_lr),
@@ -122,6 +144,7 @@ class OnlineLearner:
             base_momentum=self.cfg.base_momentum,
             max_momentum=self.cfg.max_momentum,
         )
+        return keep_static_lrs(schedule)  # a static_lr group (SimSiam's predictor) keeps its base lr
 
     def k_units(self, group_size: int) -> int:
         return self.cfg.k // self.world // group_size

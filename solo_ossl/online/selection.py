@@ -10,6 +10,7 @@ import torch
 
 from solo_ossl.modules.frozen import FrozenCopy, batch_stats_without_update
 from solo_ossl.online.rals import rals_select, random_select
+from solo_ossl.utils.distributed import gather_with_grad
 
 
 @dataclass
@@ -37,9 +38,15 @@ class AnchorScoredSelection(SelectionRule):
     two models are equal and every score is 0, so k units are chosen at random without scoring."""
 
     scores_needed = True  # False: the rule chooses without the scores (random), unless they are logged
+    chooses_by_score = True  # False: ``choose`` ignores the scores (random), so each process chooses its own share
 
     def __init__(self) -> None:
         self.anchor: FrozenCopy | None = None
+        self.spread: tuple[int, int] | None = None  # (rank, world size) where the choice is global
+
+    def choose_globally(self, rank: int, world: int) -> None:
+        """Over ``world`` processes: keep the top-k of every process's units (``online.selection_scope=global``)."""
+        self.spread = (rank, world)
 
     def start_stream_batch(self, method) -> None:
         if not self.scores_needed:
@@ -52,19 +59,32 @@ class AnchorScoredSelection(SelectionRule):
     def unit_losses(self, method, v1: torch.Tensor, v2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Every unit's loss under the current model and under the anchor, on the same views."""
         with batch_stats_without_update(method):
-            current = method.unit_losses(method(v1), method(v2))
-            anchor = method.unit_losses(self.anchor.run(method, v1), self.anchor.run(method, v2))
+            current = method.global_unit_losses(method(v1), method(v2))
+            anchor = method.global_unit_losses(self.anchor.run(method, v1), self.anchor.run(method, v2))
         return current, anchor
 
     def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
         raise NotImplementedError
+
+    @torch.no_grad()
+    def choose_share(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
+        """This process's kept units: ``choose`` over its own units (``k_units`` of them), or, where the choice is
+        global, its part of ``choose`` over every process's units (``k_units`` x world of them; the scores are
+        gathered, and every process computes the same choice)."""
+        if self.spread is None or not self.chooses_by_score:
+            return self.choose(current, anchor, k_units)
+        rank, world = self.spread
+        chosen = self.choose(gather_with_grad(current), gather_with_grad(anchor), k_units * world)
+        units = current.numel()
+        mine = chosen[(chosen >= rank * units) & (chosen < (rank + 1) * units)]  # a shape from values: a host read
+        return mine - rank * units
 
     def select(self, method, step: int, v1: torch.Tensor, v2: torch.Tensor, k_units: int) -> Selected:
         units = v1.size(0) // method.group_size
         if step == 0 or not self.scores_needed:
             return Selected(random_select(units, k_units, v1.device))
         current, anchor = self.unit_losses(method, v1, v2)
-        return Selected(self.choose(current, anchor, k_units), current, anchor, images_forward=4 * v1.size(0))
+        return Selected(self.choose_share(current, anchor, k_units), current, anchor, images_forward=4 * v1.size(0))
 
 
 class RandomSelection(AnchorScoredSelection):
@@ -73,6 +93,7 @@ class RandomSelection(AnchorScoredSelection):
     it scores the units as RALS does and still chooses at random, with the same random draws."""
 
     scores_needed = False
+    chooses_by_score = False
 
     def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
         return random_select(current.numel(), k_units, current.device)

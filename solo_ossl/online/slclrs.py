@@ -44,6 +44,7 @@ class ConstantSchedule:
     """Every param group at a fixed lr and momentum for the whole stream batch (``step`` changes nothing)."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, lrs: Sequence[float], momenta: Sequence[float]) -> None:
+        self.optimizer = optimizer
         for group, lr, momentum in zip(optimizer.param_groups, lrs, momenta, strict=True):
             group["lr"], group["momentum"] = lr, momentum
 
