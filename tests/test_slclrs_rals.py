@@ -86,6 +86,7 @@ def test_scoring_leaves_batchnorm_running_stats_untouched():
 # Each anchor-scored rule's choice, against a naive reference: sort (unit, current, anchor) rows in Python.
 NAIVE_KEYS = {
     "rals": lambda current, anchor: current - anchor,
+    "rals_step_anchor": lambda current, anchor: current - anchor,  # RALS's key; its anchor moves (tested below)
     "rals_bottom": lambda current, anchor: anchor - current,
     "hardest": lambda current, anchor: current,
     "anchor_hardest": lambda current, anchor: anchor,
@@ -104,3 +105,38 @@ def test_each_scored_selection_rule_keeps_the_top_k_of_its_key(name):
     naive = sorted(range(40), key=lambda i: key(current[i].item(), anchor[i].item()), reverse=True)[:13]
     chosen = SELECTIONS[name]().choose(current, anchor, 13)
     assert sorted(chosen.tolist()) == sorted(naive)
+
+
+def test_the_step_anchor_rule_scores_each_step_against_the_model_one_step_behind(tiny_config):
+    """rals_step_anchor: at local step t >= 2 the anchor is the model before step t - 1's update (at step 1, the model
+    at the stream batch's start, as RALS's); the current model is the one after it."""
+    from solo_ossl.online import train_stream_batch
+    from solo_ossl.run.bare import bare_online_run
+
+    from .test_online import ONLINE
+
+    cfg = tiny_config(
+        "online/embedded/simclr_rals", *ONLINE, "++online.k=24", "++online.selection=rals_step_anchor", "++eval.every=0"
+    )
+    run = bare_online_run(cfg)
+    model, learner = run.model, run.learner
+    batches = run.batches()
+    for _ in range(2):  # the memory fills
+        log, values = train_stream_batch(learner, model, run.optimizer, next(batches))
+        learner.end_stream_batch(log, values)
+    snapshots, anchors = [], []
+    rule = learner.selection
+    select = rule.select
+
+    def recording_select(method, step, v1, v2, k_units):
+        snapshots.append({k: v.clone() for k, v in method.backbone.state_dict().items()})
+        selected = select(method, step, v1, v2, k_units)
+        anchors.append({k: v.clone() for k, v in rule.anchor["backbone"].state_dict().items()})
+        return selected
+
+    rule.select = recording_select
+    log, values = train_stream_batch(learner, model, run.optimizer, next(batches))
+    assert len(snapshots) == cfg.online.steps_per_batch >= 3
+    for step in range(len(snapshots)):  # after step t's choice, the anchor is the model that step t scored
+        assert all(torch.equal(anchors[step][k], snapshots[step][k]) for k in snapshots[step])
+    assert not all(torch.equal(snapshots[1][k], snapshots[2][k]) for k in snapshots[1])  # the model moved

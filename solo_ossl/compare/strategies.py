@@ -81,6 +81,13 @@ STRATEGIES: dict[str, Strategy] = {
             ("++online.selection=rals_bottom",),
         ),
         Strategy(
+            "ours_rals_step_anchor",
+            "Ours, anchor one local step behind",
+            "online",
+            ONLINE_RALS,
+            ("++online.selection=rals_step_anchor",),
+        ),
+        Strategy(
             "ours_hardest", "Ours, top-k of the current loss", "online", ONLINE_RALS, ("++online.selection=hardest",)
         ),
         Strategy(

@@ -107,6 +107,18 @@ class RalsSelection(AnchorScoredSelection):
         return rals_select(current, anchor, k_units)
 
 
+class StepAnchorRalsSelection(RalsSelection):
+    """RALS whose anchor follows the model one local step behind: after scoring at each step, the anchor becomes the
+    model as it is before that step's update, so the next step's score is the change of each unit's loss from the
+    last update alone (at local step 1 it is RALS's score). The "counter what the last updates broke" reading of
+    RALS (``docs/rals_mechanism.md``) predicts that this keeps most of RALS's gain."""
+
+    def select(self, method, step: int, v1: torch.Tensor, v2: torch.Tensor, k_units: int) -> Selected:
+        selected = super().select(method, step, v1, v2, k_units)
+        self.anchor.refresh(method)  # the model before this step's update: the next step's anchor
+        return selected
+
+
 class BottomRalsSelection(AnchorScoredSelection):
     """The k units whose loss rose least (fell most) since the anchor: RALS with the sign of its score flipped."""
 
@@ -136,10 +148,11 @@ class AnchorEasiestSelection(AnchorScoredSelection):
         return rals_select(torch.zeros_like(anchor), anchor, k_units)
 
 
-# online.selection. The last four are interventions on RALS's score (docs/rals_mechanism.md).
+# online.selection. The others are interventions on RALS's score (docs/rals_mechanism.md).
 SELECTIONS: dict[str, type[SelectionRule]] = {
     "random": RandomSelection,
     "rals": RalsSelection,
+    "rals_step_anchor": StepAnchorRalsSelection,
     "rals_bottom": BottomRalsSelection,
     "hardest": HardestSelection,
     "anchor_hardest": AnchorHardestSelection,
