@@ -108,3 +108,18 @@ def test_a_preempted_entry_point_exits_143_with_one_line(capsys):
     assert exit_info.value.code == PREEMPTED_EXIT_CODE == 143
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("stopped: SIGTERM received")
+
+
+def test_a_run_saved_before_sync_batchnorm_became_null_still_compares_equal(tiny_config):
+    """sync_batchnorm's default moved from false to null (on for several GPUs): an interrupted run saved with false
+    continues wherever the two mean the same (one process, or CPU processes), and not where they differ."""
+    from solo_ossl.run.pretrain import comparable
+
+    def cfg(*overrides):
+        return tiny_config("pretrain/embedded/barlow", *overrides)
+
+    assert comparable(cfg("++sync_batchnorm=false")) == comparable(cfg())
+    assert comparable(cfg("++sync_batchnorm=false", "++devices=2", "++accelerator=cpu")) == comparable(
+        cfg("++devices=2", "++accelerator=cpu")
+    )
+    assert comparable(cfg("++sync_batchnorm=true")) == comparable(cfg())  # one process: no BatchNorm to sync

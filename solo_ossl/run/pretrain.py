@@ -21,6 +21,7 @@ from solo_ossl.run.online import train_stream
 from solo_ossl.run.validate import validate_pretrain
 from solo_ossl.utils.checkpoint import atomic_save, read_checkpoint
 from solo_ossl.utils.device import configure_device_defaults, describe_run_device, training_device
+from solo_ossl.utils.distributed import sync_batchnorm
 from solo_ossl.utils.errors import Preempted, SoloOsslError
 from solo_ossl.utils.logs import quiet_lightning
 
@@ -73,6 +74,9 @@ class SaveOnPreemption(Callback):
 
 def comparable(cfg) -> dict:
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    # What sync_batchnorm does, not how it was written: a run saved with false (the default before null) continues
+    # under null wherever both mean per-process BatchNorm (one process, or CPU processes).
+    config["sync_batchnorm"] = sync_batchnorm(cfg, cfg.devices * cfg.num_nodes)
     return {k: v for k, v in config.items() if k not in RESUME_KEYS}
 
 
