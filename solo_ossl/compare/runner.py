@@ -34,7 +34,7 @@ class ImageCounter(Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         views = sum(v.size(0) for v in batch[1])
         self.backward += views
-        self.forward += views * (2 if pl_module.regime.name == "cassle" else 1)
+        self.forward += views * pl_module.regime.forwards_per_trained_view
 
 
 @dataclass

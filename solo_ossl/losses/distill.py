@@ -3,6 +3,8 @@
 import torch
 import torch.nn.functional as F
 
+from solo_ossl.losses.byol import byol_loss_func
+
 
 def simclr_distill_loss_func(
     p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2
@@ -19,3 +21,20 @@ def simclr_distill_loss_func(
         z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
         logits = p @ z.T / temperature
         return F.cross_entropy(logits, torch.arange(logits.size(0), device=logits.device))
+
+
+def contrastive_distill_loss(
+    predictions: list[torch.Tensor], frozen: list[torch.Tensor], temperature: float
+) -> torch.Tensor:
+    """CaSSLe's contrastive distiller (cassle/distillers/contrastive.py) for two views: symmetric,
+    ``(f(p, z) + f(z, p)) / 2`` with ``f = simclr_distill_loss_func`` (SimCLR's and MoCo v3's)."""
+    (p1, p2), (z1, z2) = predictions, frozen
+    return (
+        simclr_distill_loss_func(p1, p2, z1, z2, temperature) + simclr_distill_loss_func(z1, z2, p1, p2, temperature)
+    ) / 2
+
+
+def predictive_distill_loss(predictions: list[torch.Tensor], frozen: list[torch.Tensor]) -> torch.Tensor:
+    """CaSSLe's predictive distiller (cassle/distillers/predictive.py): BYOL's loss of each view's prediction against
+    the frozen projection of the same view, averaged over the views (BYOL's and SimSiam's)."""
+    return sum(byol_loss_func(p, z) for p, z in zip(predictions, frozen, strict=True)) / len(predictions)

@@ -74,6 +74,9 @@ class Regime:
     augments_batches = True
     # Manual optimization without a Lightning scheduler (the online step builds its own schedule per stream batch).
     manual_optimization = False
+    # Image-views forwarded per trained view of an epochs regime (CaSSLe adds the frozen model's no-grad forward):
+    # what the comparison runner counts as forward compute.
+    forwards_per_trained_view = 1
 
     @classmethod
     def validate(cls, cfg, group_size: int) -> None:

@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from solo_ossl.losses import byol_loss_func, byol_loss_per_sample
+from solo_ossl.losses import byol_loss_func, byol_loss_per_sample, predictive_distill_loss
 from solo_ossl.methods.momentum import MomentumMethod
 from solo_ossl.modules.heads import predictor_mlp
 
@@ -30,6 +30,4 @@ class BYOL(MomentumMethod):
         return per_sample.view(-1, self.group_size).mean(1)
 
     def distill_loss(self, predictions: list[torch.Tensor], frozen: list[torch.Tensor]) -> torch.Tensor:
-        # CaSSLe's predictive distiller (cassle/distillers/predictive.py): BYOL's loss of the distillation predictor's
-        # output against the frozen projection of the same view, averaged over the views.
-        return sum(byol_loss_func(p, z) for p, z in zip(predictions, frozen, strict=True)) / len(predictions)
+        return predictive_distill_loss(predictions, frozen)

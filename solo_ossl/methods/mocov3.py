@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from solo_ossl.losses import mocov3_loss_func, mocov3_loss_per_sample, simclr_distill_loss_func
+from solo_ossl.losses import contrastive_distill_loss, mocov3_loss_func, mocov3_loss_per_sample
 from solo_ossl.methods.momentum import MomentumMethod
 
 
@@ -45,7 +45,4 @@ class MoCoV3(MomentumMethod):
         return per_sample.view(-1, self.group_size).mean(1)
 
     def distill_loss(self, predictions: list[torch.Tensor], frozen: list[torch.Tensor]) -> torch.Tensor:
-        # A contrastive distiller in the way of SimCLR's (cassle/distillers/contrastive.py), symmetric.
-        t = self.cfg.cassle.temperature
-        (p1, p2), (z1, z2) = predictions, frozen
-        return (simclr_distill_loss_func(p1, p2, z1, z2, t) + simclr_distill_loss_func(z1, z2, p1, p2, t)) / 2
+        return contrastive_distill_loss(predictions, frozen, self.cfg.cassle.temperature)  # as SimCLR's

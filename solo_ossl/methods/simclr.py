@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from solo_ossl.losses import simclr_distill_loss_func, simclr_loss_func, simclr_loss_per_sample
+from solo_ossl.losses import contrastive_distill_loss, simclr_loss_func, simclr_loss_per_sample
 from solo_ossl.methods.base import BaseMethod
 from solo_ossl.modules.heads import simclr_projector
 
@@ -25,7 +25,4 @@ class SimCLR(BaseMethod):
         return per_sample.view(-1, self.group_size).mean(1)
 
     def distill_loss(self, predictions: list[torch.Tensor], frozen: list[torch.Tensor]) -> torch.Tensor:
-        # Symmetric, as CaSSLe's contrastive distiller (cassle/distillers/contrastive.py).
-        t = self.cfg.cassle.temperature
-        (p1, p2), (z1, z2) = predictions, frozen
-        return (simclr_distill_loss_func(p1, p2, z1, z2, t) + simclr_distill_loss_func(z1, z2, p1, p2, t)) / 2
+        return contrastive_distill_loss(predictions, frozen, self.cfg.cassle.temperature)

@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from solo_ossl.losses import byol_loss_func, simsiam_loss_func, simsiam_loss_per_sample
+from solo_ossl.losses import predictive_distill_loss, simsiam_loss_func, simsiam_loss_per_sample
 from solo_ossl.methods.base import BaseMethod
 from solo_ossl.modules.heads import predictor_mlp
 
@@ -57,5 +57,4 @@ class SimSiam(BaseMethod):
         return per_sample.view(-1, self.group_size).mean(1)
 
     def distill_loss(self, predictions: list[torch.Tensor], frozen: list[torch.Tensor]) -> torch.Tensor:
-        # CaSSLe's predictive distiller (cassle/distillers/predictive.py; CaSSLe ships no continual SimSiam script).
-        return sum(byol_loss_func(p, z) for p, z in zip(predictions, frozen, strict=True)) / len(predictions)
+        return predictive_distill_loss(predictions, frozen)  # CaSSLe ships no continual SimSiam script

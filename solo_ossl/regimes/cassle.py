@@ -11,6 +11,7 @@ from solo_ossl.utils.checkpoint import load_into, submodule_state
 
 class CassleRegime(Regime):
     name = "cassle"
+    forwards_per_trained_view = 2  # the model's, and the frozen previous-task model's (no gradient)
 
     def __init__(self, cassle_cfg) -> None:
         self.cfg = cassle_cfg
