@@ -15,7 +15,7 @@ import torch
 from solo_ossl.modules.frozen import batch_stats_without_update
 from solo_ossl.online.learner import OnlineLearner
 from solo_ossl.online.rals import expand_groups
-from solo_ossl.online.steplog import StreamBatchLog
+from solo_ossl.online.steplog import StepValues, StreamBatchLog
 from solo_ossl.utils.distributed import average_gradients, gather_sizes, gather_with_grad
 
 
@@ -189,7 +189,7 @@ def train_stream_batch(
     batch,
     backward: Callable[[torch.Tensor], None] = torch.Tensor.backward,
     on_step: Callable[[dict], None] | None = None,
-) -> tuple[StreamBatchLog, torch.Tensor]:
+) -> tuple[StreamBatchLog, StepValues]:
     """One stream batch: its N local steps, then the host copy of their values, read once; a loss that is not
     finite stops the run there, naming its local step, before the memory (or a checkpoint) takes the stream batch.
     Then the stream batch enters the memory. Returns the log and the values."""

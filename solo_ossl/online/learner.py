@@ -227,7 +227,7 @@ class OnlineLearner:
             restore_rng_states(self.pending_rng, device)
             self.pending_rng = None
 
-    def end_stream_batch(self, log, values: torch.Tensor) -> None:
+    def end_stream_batch(self, log, values) -> None:
         """Advance past a finished stream batch: counters over all processes, the time-budget mode's step time, the
         recent stream shares, the position."""
         if self.world > 1:
@@ -238,6 +238,6 @@ class OnlineLearner:
         if self.cfg.time_budget_s > 0:
             measured = log.seconds / log.n_steps
             self.step_seconds = measured if self.step_seconds is None else (self.step_seconds + measured) / 2
-        ratios = values[:, 1].tolist()
+        ratios = values.share.tolist()
         self.recent_ratios.append(sum(ratios) / len(ratios))
         self.position += 1

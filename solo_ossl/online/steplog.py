@@ -7,6 +7,7 @@ after the N steps."""
 
 import csv
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -31,6 +32,18 @@ STEP_COLUMNS = [
 ]
 
 
+@dataclass
+class StepValues:
+    """One stream batch's per-local-step values on the host (each ``[N]``, the mean over processes): the SSL loss, the
+    stream's share among the trained samples, and the stream units' scored loss and probe loss (NaN where not
+    measured; see ``STEP_COLUMNS``)."""
+
+    loss: torch.Tensor
+    share: torch.Tensor
+    stream_unit_loss: torch.Tensor
+    stream_probe_loss: torch.Tensor
+
+
 class StreamBatchLog:
     def __init__(self, learner, n_steps: int, device: torch.device) -> None:
         self.n_steps, self.world, self.position = n_steps, learner.world, learner.position
@@ -52,30 +65,31 @@ class StreamBatchLog:
         self.candidates += candidates
         self.sizes.append(trained)
 
-    def finish(self) -> torch.Tensor:
-        """The host copy of the per-step values ``[N, 4]`` (loss, stream share, stream unit loss, probe; the mean
-        over processes), after the finiteness check; the stream batch's seconds."""
-        values = torch.stack(self.per_step)
+    def finish(self) -> StepValues:
+        """The host copy of the per-step values (one read of the device), after the finiteness check; the stream
+        batch's seconds."""
+        stacked = torch.stack(self.per_step)  # one tensor [N, 4]: one reduction and one copy for all of them
         if self.world > 1:
-            all_reduce_(values, mean=True)
-        values = values.cpu()
-        check_finite_steps(values[:, 0], lambda step: f"stream batch {self.position}, local step {step}")
+            all_reduce_(stacked, mean=True)
+        values = StepValues(*stacked.cpu().unbind(1))
+        check_finite_steps(values.loss, lambda step: f"stream batch {self.position}, local step {step}")
         self.seconds = self.clock() - self.start
         return values
 
-    def rows(self, values: torch.Tensor) -> list[list]:
+    def rows(self, values: StepValues) -> list[list]:
         """The stream batch's rows of ``online_steps.csv``."""
+        measured = zip(values.stream_unit_loss.tolist(), values.stream_probe_loss.tolist(), strict=True)
         return [
-            [self.position, step, loss, lr, momentum, size * self.world, ratio]
+            [self.position, step, loss, lr, momentum, size * self.world, share]
             + ["" if math.isnan(v) else v for v in extra]
-            for step, ((loss, ratio, *extra), (lr, momentum), size) in enumerate(
-                zip(values.tolist(), self.lr_momentum, self.sizes, strict=True)
+            for step, (loss, share, extra, (lr, momentum), size) in enumerate(
+                zip(values.loss.tolist(), values.share.tolist(), measured, self.lr_momentum, self.sizes, strict=True)
             )
         ]
 
-    def metrics(self, values: torch.Tensor, learner) -> dict[str, float]:
+    def metrics(self, values: StepValues, learner) -> dict[str, float]:
         """The stream batch's logged metrics (after ``OnlineLearner.end_stream_batch``)."""
-        losses, ratios = values[:, 0].tolist(), values[:, 1].tolist()
+        losses, ratios = values.loss.tolist(), values.share.tolist()
         throughput = self.candidates / self.seconds
         return {
             "loss": sum(losses) / len(losses),

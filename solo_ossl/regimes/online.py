@@ -121,4 +121,4 @@ class OnlineRegime(Regime):
         method.log_dict(metrics, on_step=True, on_epoch=False)
         progress = {"loss_last": metrics["loss_last_step"], "img_s": metrics["img_per_s"]}
         method.log_dict(progress, prog_bar=True, on_step=True, logger=False)
-        return values[-1, 0]
+        return values.loss[-1]
