@@ -21,8 +21,8 @@ class CandidateLog:
     def start(self, method) -> None:
         """Scores are needed at every step, also by a rule that chooses without them (random selection)."""
         rule = method.regime.learner.selection
-        if rule is not None and hasattr(rule, "scores_needed"):
-            rule.scores_needed = True
+        if rule is not None:
+            rule.require_scores()
 
     def __call__(self, position: int, method, record: dict) -> None:
         choice, n_stream, group = record["choice"], record["n_stream"], method.group_size

@@ -5,15 +5,22 @@ import torch
 from solo_ossl.utils.errors import SoloOsslError
 
 
+def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the ``k`` highest of the 1-D ``scores``: what every scored selection rule keeps, by its own score."""
+    if scores.ndim != 1:
+        raise SoloOsslError(f"unit scores must be 1-D, got {tuple(scores.shape)}")
+    if not 0 < k <= scores.numel():
+        raise SoloOsslError(f"cannot select k={k} of {scores.numel()} candidates")
+    return torch.topk(scores, k).indices
+
+
 def rals_select(current: torch.Tensor, anchor: torch.Tensor, k: int) -> torch.Tensor:
     """Indices of the ``k`` units with the highest reducible anchor loss ``current - anchor``."""
     if current.shape != anchor.shape or current.ndim != 1:
         raise SoloOsslError(
             f"current and anchor losses must be 1-D of one shape, got {current.shape} and {anchor.shape}"
         )
-    if not 0 < k <= current.numel():
-        raise SoloOsslError(f"RALS cannot select k={k} of {current.numel()} candidates")
-    return torch.topk(current.float() - anchor.float(), k).indices
+    return top_k(current.float() - anchor.float(), k)
 
 
 def random_select(units: int, k: int, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from solo_ossl.modules.frozen import FrozenCopy, batch_stats_without_update
-from solo_ossl.online.rals import rals_select, random_select
+from solo_ossl.online.rals import rals_select, random_select, top_k
 from solo_ossl.utils.distributed import gather_with_grad
 
 
@@ -30,6 +30,9 @@ class SelectionRule:
     def select(self, method, step: int, v1: torch.Tensor, v2: torch.Tensor, k_units: int) -> Selected:
         raise NotImplementedError
 
+    def require_scores(self) -> None:
+        """From now on, score every step's units (the candidate log records them), if this rule can score."""
+
 
 class AnchorScoredSelection(SelectionRule):
     """A rule that scores the units under the current model and under the anchor: the whole scored model
@@ -43,6 +46,9 @@ class AnchorScoredSelection(SelectionRule):
     def __init__(self) -> None:
         self.anchor: FrozenCopy | None = None
         self.spread: tuple[int, int] | None = None  # (rank, world size) where the choice is global
+
+    def require_scores(self) -> None:
+        self.scores_needed = True
 
     def choose_globally(self, rank: int, world: int) -> None:
         """Over ``world`` processes: keep the top-k of every process's units (``online.selection_scope=global``)."""
@@ -130,14 +136,14 @@ class HardestSelection(AnchorScoredSelection):
     """The k units of highest loss under the current model (hardness alone, without the anchor)."""
 
     def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
-        return rals_select(current, torch.zeros_like(current), k_units)
+        return top_k(current.float(), k_units)
 
 
 class AnchorHardestSelection(AnchorScoredSelection):
     """The k units of highest loss under the anchor (what was hard when the stream batch arrived)."""
 
     def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
-        return rals_select(anchor, torch.zeros_like(anchor), k_units)
+        return top_k(anchor.float(), k_units)
 
 
 class AnchorEasiestSelection(AnchorScoredSelection):
@@ -145,7 +151,7 @@ class AnchorEasiestSelection(AnchorScoredSelection):
     ones, and this rule asks whether that alone (skipping the view pairs that were hard) carries RALS's gain."""
 
     def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
-        return rals_select(torch.zeros_like(anchor), anchor, k_units)
+        return top_k(-anchor.float(), k_units)
 
 
 # online.selection. The others are interventions on RALS's score (docs/rals_mechanism.md).
