@@ -33,6 +33,10 @@ class SelectionRule:
     def require_scores(self) -> None:
         """From now on, score every step's units (the candidate log records them), if this rule can score."""
 
+    def choose_globally(self, rank: int, world: int) -> None:
+        """Over ``world`` processes, choose over every process's units (``online.selection_scope=global``); a rule
+        without scores keeps choosing its own share."""
+
 
 class AnchorScoredSelection(SelectionRule):
     """A rule that scores the units under the current model and under the anchor: the whole scored model
