@@ -58,9 +58,14 @@ def hub_config(metadata: dict[str, str], weights: dict[str, torch.Tensor]) -> di
         "num_features": int(weights["layer4.1.bn2.weight"].shape[0]),
         "stem": metadata["stem"],
         # The CIFAR stem as CaSSLe and solo-learn build it: conv 3x3, stride 1, padding 2 (34x34 maps), no max-pool.
-        "conv1": {"kernel_size": 3, "stride": 1, "padding": 2}
-        if cifar
-        else {"kernel_size": 7, "stride": 2, "padding": 3},
+        "conv1": {
+            "out_channels": int(weights["conv1.weight"].shape[0]),
+            **(
+                {"kernel_size": 3, "stride": 1, "padding": 2}
+                if cifar
+                else {"kernel_size": 7, "stride": 2, "padding": 3}
+            ),
+        },
         "maxpool": not cifar,
         "input": {"scale": "0-1 RGB", "mean": json.loads(metadata["mean"]), "std": json.loads(metadata["std"])},
         "method": metadata["method"],
@@ -92,7 +97,8 @@ def model_card(config: dict) -> str:
         "torchvision has no ResNet18 of this width."
     )
     stem = (
-        f"`conv1 = nn.Conv2d(3, 64, {conv['kernel_size']}, stride={conv['stride']}, padding={conv['padding']}, "
+        f"`conv1 = nn.Conv2d(3, {conv['out_channels']}, {conv['kernel_size']}, stride={conv['stride']}, "
+        f"padding={conv['padding']}, "
         f"bias=False)`" + (", `maxpool = nn.Identity()`" if not config["maxpool"] else "")
     )
     return f"""---

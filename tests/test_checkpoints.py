@@ -125,7 +125,8 @@ def test_export_writes_a_hub_style_folder_that_entry_points_read(tiny_config, tm
         "cifar",
         "simclr",
     )
-    assert config["conv1"] == {"kernel_size": 3, "stride": 1, "padding": 2} and config["maxpool"] is False
+    assert config["conv1"] == {"out_channels": 8, "kernel_size": 3, "stride": 1, "padding": 2}
+    assert config["maxpool"] is False
     assert config["input"]["mean"] == [0.5071, 0.4865, 0.4409] and config["input"]["std"] == [0.2673, 0.2564, 0.2762]
     assert config["num_features"] == 64 and config["source_checkpoint"] == str(final)
     assert (

@@ -155,7 +155,9 @@ def run_local_steps(
         if choice.kept is not None:
             v1, v2, targets = v1[choice.kept], v2[choice.kept], targets[choice.kept]
         log.schedule(torch_optimizer.param_groups[0])
-        sizes = gather_sizes(v1.size(0), device) if choice.kept is not None and learner.global_selection else None
+        # Shares differ only under a global choice by score: then the step needs every process's count (a host read).
+        shares_differ = choice.kept is not None and learner.selection.shares_may_differ
+        sizes = gather_sizes(v1.size(0), device) if shares_differ else None
         loss, out1, out2 = optimize_step(method, optimizer, v1, v2, targets, backward, sync, sizes)
         method.after_optimizer_step(learner.local_steps, learner.total_local_steps)
         learner.local_steps += 1

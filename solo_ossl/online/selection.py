@@ -37,6 +37,11 @@ class SelectionRule:
         """Over ``world`` processes, choose over every process's units (``online.selection_scope=global``); a rule
         without scores keeps choosing its own share."""
 
+    @property
+    def shares_may_differ(self) -> bool:
+        """Whether the processes may keep different numbers of samples (a global choice by score)."""
+        return False
+
 
 class AnchorScoredSelection(SelectionRule):
     """A rule that scores the units under the current model and under the anchor: the whole scored model
@@ -57,6 +62,10 @@ class AnchorScoredSelection(SelectionRule):
     def choose_globally(self, rank: int, world: int) -> None:
         """Over ``world`` processes: keep the top-k of every process's units (``online.selection_scope=global``)."""
         self.spread = (rank, world)
+
+    @property
+    def shares_may_differ(self) -> bool:
+        return self.spread is not None and self.chooses_by_score
 
     def start_stream_batch(self, method) -> None:
         if not self.scores_needed:
@@ -81,7 +90,7 @@ class AnchorScoredSelection(SelectionRule):
         """This process's kept units: ``choose`` over its own units (``k_units`` of them), or, where the choice is
         global, its part of ``choose`` over every process's units (``k_units`` x world of them; the scores are
         gathered, and every process computes the same choice)."""
-        if self.spread is None or not self.chooses_by_score:
+        if not self.shares_may_differ:
             return self.choose(current, anchor, k_units)
         rank, world = self.spread
         chosen = self.choose(gather_with_grad(current), gather_with_grad(anchor), k_units * world)
