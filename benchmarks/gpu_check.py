@@ -146,7 +146,7 @@ def part_throughput(args) -> dict:
 
 
 def part_syncs(args) -> dict:
-    from solo_ossl.online.algorithm import run_local_steps
+    from solo_ossl.online.algorithm import end_stream_batch, run_local_steps
     from solo_ossl.run.bare import bare_online_run
     from solo_ossl.utils.device import autocast_dtype, resolve_precision
     from solo_ossl.utils.host_reads import count_host_reads, reads_by_origin
@@ -175,9 +175,7 @@ def part_syncs(args) -> dict:
                     with count_host_reads() as counts:
                         log = run_local_steps(run.learner, run.model, run.optimizer, batch)
                     syncs = reads_by_origin(counts).get("solo_ossl", 0)
-            values = log.finish()
-            run.learner.add_to_memory(run.model, *batch)
-            run.learner.end_stream_batch(log, values)
+            end_stream_batch(run.learner, run.model, batch, log)
             if position >= 2:  # the memory holds a full memory batch from the third stream batch on
                 counted += syncs
                 steps += log.n_steps

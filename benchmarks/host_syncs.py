@@ -44,7 +44,6 @@ def main() -> None:
     for position, batch in zip(range(args.batches), run.batches(), strict=False):
         with count_host_reads() as counts:
             log, values = train_stream_batch(run.learner, run.model, run.optimizer, batch)
-        run.learner.end_stream_batch(log, values)
         if position >= 2:
             counted_batches += 1
             total.update(counts)

@@ -36,26 +36,13 @@ from solo_ossl.compare.reports import (  # noqa: E402
     sort_key,
 )
 from solo_ossl.compare.runner import METRICS  # noqa: E402
+from solo_ossl.compare.strategies import PAIRS  # noqa: E402
 
 # The paper's Table 1, CIFAR-100, 10 steps (linear top-1, %).
 PAPER = {
     "barlow": {"offline": 48.50, "cassle": 50.89, "ours_no_rals": 55.39, "ours": 55.75},
     "simclr": {"offline": 50.68, "cassle": 49.48, "ours_no_rals": 50.39, "ours": 50.63},
 }
-PAIRS = (
-    ("ours", "cassle"),
-    ("ours", "ours_no_rals"),
-    ("ours_no_rals", "cassle"),
-    ("ours", "ours_random"),
-    ("ours_no_rals", "cassle_cm"),
-    ("ours", "cassle_cm"),
-    ("ours_no_rals", "offline_cm"),
-    ("ours", "offline_cm"),
-    ("offline", "ours"),
-    ("ours_no_rals", "ours_constant_lr"),
-    ("ours_constant_lr_rals", "ours_constant_lr"),
-    ("ours", "ours_constant_lr_rals"),
-)
 # The pairs whose value at N = 20 is set beside N = 10 (does RALS's gain grow with N?).
 BY_STEPS = (("ours", "ours_no_rals"), ("ours", "ours_random"), ("ours", "cassle"))
 

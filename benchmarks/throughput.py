@@ -277,7 +277,6 @@ def part_bare(args) -> dict:
     for batch in run.batches():
         with torch.autocast(run.device.type, dtype=dtype, enabled=dtype is not None):
             log, values = train_stream_batch(run.learner, run.model, run.optimizer, batch)
-        run.learner.end_stream_batch(log, values)
         now = time.perf_counter()
         wall.append(now - last)
         last = now

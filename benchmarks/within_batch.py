@@ -31,8 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from solo_ossl.args import load_config  # noqa: E402
 from solo_ossl.compare.cli import scale_preset  # noqa: E402
-from solo_ossl.compare.strategies import METHOD_FILES  # noqa: E402
-from solo_ossl.methods import METHODS  # noqa: E402
+from solo_ossl.methods import METHODS, config_stem  # noqa: E402
 from solo_ossl.online.selection import RalsSelection  # noqa: E402
 from solo_ossl.run.pretrain import run_pretrain  # noqa: E402
 
@@ -93,7 +92,7 @@ def task1_checkpoint(method: str, epochs: int, out: Path, data: list[str]) -> Pa
     cfg = load_config(
         [
             "--config-name",
-            f"pretrain/cifar100/{METHOD_FILES[method]}",
+            f"pretrain/cifar100/{config_stem(method)}",
             *preset,
             *data,
             "++data.tasks=[1]",
@@ -145,7 +144,7 @@ def run_setting(name: str, task1: Path, batches: int, data: list[str], out: Path
     cfg = load_config(
         [
             "--config-name",
-            f"online/cifar100/{METHOD_FILES[method]}_rals",
+            f"online/cifar100/{config_stem(method)}_rals",
             *preset,
             *data,
             *overrides,

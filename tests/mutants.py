@@ -24,19 +24,19 @@ ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = {
     "RALS keeps the bottom-k": (
         "solo_ossl/online/rals.py",
-        "torch.topk(current.float() - anchor.float(), k)",
-        "torch.topk(anchor.float() - current.float(), k)",
+        "    return current.float() - anchor.float()\n",
+        "    return anchor.float() - current.float()\n",
     ),
     "no anchor refresh": ("solo_ossl/online/selection.py", "        self.anchor.refresh(method)\n", ""),
     "anchor scored with the current model": (
         "solo_ossl/online/selection.py",
-        "anchor = method.unit_losses(self.anchor.run(method, v1), self.anchor.run(method, v2))",
-        "anchor = method.unit_losses(method(v1), method(v2))",
+        "anchor = method.global_unit_losses(self.anchor.run(method, v1), self.anchor.run(method, v2))",
+        "anchor = method.global_unit_losses(method(v1), method(v2))",
     ),
     "kept units mapped to the wrong rows": (
         "solo_ossl/online/algorithm.py",
-        "v1, v2, targets = v1[choice.kept], v2[choice.kept], targets[choice.kept]",
-        "n = len(choice.kept)\n            v1, v2, targets = v1[:n], v2[:n], targets[:n]",
+        "v1, v2, targets = v1[selected.kept], v2[selected.kept], targets[selected.kept]",
+        "n = len(selected.kept)\n            v1, v2, targets = v1[:n], v2[:n], targets[:n]",
     ),
     "reservoir off-by-one (j in [0, i))": (
         "solo_ossl/memory/reservoir.py",
@@ -50,18 +50,13 @@ MUTANTS = {
     ),
     "the stream batch enters the memory before its N steps": (
         "solo_ossl/online/algorithm.py",
-        "    log = run_local_steps(learner, method, optimizer, batch, backward, on_step)\n"
-        "    values = log.finish()\n"
-        "    indexes, stream_x, stream_y = batch\n"
-        "    learner.add_to_memory(method, indexes, stream_x, stream_y)\n",
-        "    indexes, stream_x, stream_y = batch\n"
-        "    learner.add_to_memory(method, indexes, stream_x, stream_y)\n"
-        "    log = run_local_steps(learner, method, optimizer, batch, backward, on_step)\n"
-        "    values = log.finish()\n",
+        "    log = run_local_steps(learner, method, optimizer, batch, backward, on_step)\n",
+        "    learner.memory.add(batch[1], batch[2])\n"
+        "    log = run_local_steps(learner, method, optimizer, batch, backward, on_step)\n",
     ),
     "the schedule's pct_start fixed instead of the configured one": (
-        "solo_ossl/online/learner.py",
-        "pct_start=pct_start_for(self.cfg, steps),",
+        "solo_ossl/online/slclrs.py",
+        "pct_start=pct_start_for(online_cfg, steps),",
         "pct_start=0.5,",
     ),
 }

@@ -123,3 +123,20 @@ def test_a_run_saved_before_sync_batchnorm_became_null_still_compares_equal(tiny
         cfg("++devices=2", "++accelerator=cpu")
     )
     assert comparable(cfg("++sync_batchnorm=true")) == comparable(cfg())  # one process: no BatchNorm to sync
+
+
+def test_a_run_saved_when_every_methods_keys_were_in_one_section_still_compares_equal(tiny_config):
+    """Runs saved before each method declared its own keys hold every method's keys in their method section (SimCLR's
+    temperature in a Barlow Twins run): they continue, compared on the method's own keys."""
+    from omegaconf import OmegaConf
+
+    from solo_ossl.run.pretrain import comparable
+    from solo_ossl.run.validate import validate_pretrain
+
+    now = tiny_config("pretrain/embedded/barlow")
+    validate_pretrain(now)
+    saved = OmegaConf.to_container(now)
+    saved["method"].update(temperature=0.2, pred_hidden_dim=4096, sim_loss_weight=25.0)
+    assert comparable(OmegaConf.merge(OmegaConf.structured(OmegaConf.get_type(now)), saved)) == comparable(now)
+    saved["method"]["lamb"] = 0.01  # its own keys still count
+    assert comparable(OmegaConf.merge(OmegaConf.structured(OmegaConf.get_type(now)), saved)) != comparable(now)

@@ -71,7 +71,7 @@ def test_continual_scripts_run_cassle_from_a_task1_checkpoint(tmp_path):
 
 def test_the_50_step_warm_up_rule_lives_in_the_online_configs():
     from solo_ossl.args import load_config
-    from solo_ossl.online.learner import pct_start_for
+    from solo_ossl.online.slclrs import pct_start_for
 
     for name in ("online/cifar100/barlow_rals", "online/imagenet100/simclr", "online/embedded/vicreg"):
         online = load_config(["--config-name", name]).online

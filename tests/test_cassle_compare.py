@@ -9,8 +9,8 @@ from lightning.pytorch.callbacks import Callback
 from solo_ossl.args import load_config
 from solo_ossl.compare import PAPER_STRATEGIES, compare, main
 from solo_ossl.data import class_order, split_tasks
+from solo_ossl.model import build_model
 from solo_ossl.modules import batch_stats_without_update
-from solo_ossl.regimes import build_model
 from solo_ossl.run.pretrain import run_pretrain
 from solo_ossl.utils.checkpoint import weights_fingerprint
 

@@ -28,6 +28,11 @@ def assert_one_line_error(result, *fragments):
 
 def test_unknown_key_and_wrong_type():
     assert_one_line_error(run_script("main_pretrain.py", "++optimizer.lrr=0.1"), "optimizer.lrr", "lr")
+    # A method's own keys: Barlow Twins has no temperature (SimCLR's), and its lamb is a number.
+    barlow = ("--config-name", "pretrain/embedded/barlow")
+    result = run_script("main_pretrain.py", *barlow, "++method.temperature=0.1")
+    assert_one_line_error(result, "method barlow_twins has no key method.temperature", "lamb, scale_loss")
+    assert_one_line_error(run_script("main_pretrain.py", *barlow, "++method.lamb=high"), "method barlow_twins", "lamb")
     assert_one_line_error(run_script("main_pretrain.py", "++online.steps_per_batch=many"), "online.steps_per_batch")
 
 
@@ -110,3 +115,20 @@ def test_closed_choices_are_typed_in_the_schema():
         with pytest.raises(SoloOsslError, match=f"key '{key}'.*expected one of \\[{choices}"):
             load_config([f"++{key}={value}"])
     assert_one_line_error(run_script("main_pretrain.py", "++online.memory.store=disk"), "online.memory.store", "images")
+
+
+def test_each_method_declares_its_own_keys_with_their_defaults():
+    """The method section of a config carries the common keys and whatever the YAML sets; the method fills in its
+    own keys' defaults and refuses another method's."""
+    from solo_ossl.methods import METHODS
+
+    cfg = load_config(["--config-name", "pretrain/embedded/simclr", *TINY])
+    validate_pretrain(cfg)
+    assert cfg.method.temperature == 0.2 and "lamb" not in cfg.method
+    cfg = load_config(["--config-name", "pretrain/embedded/simclr", *TINY, "++method.name=barlow_twins"])
+    validate_pretrain(cfg)  # the same config runs another method whose keys it does not set
+    assert (cfg.method.lamb, cfg.method.scale_loss) == (0.005, 0.1) and "temperature" not in cfg.method
+    for name, method in METHODS.items():
+        assert method.name == name and method.checked_config({"name": name}).name == name
+    with pytest.raises(SoloOsslError, match="method simclr has no key method.lamb"):
+        METHODS["simclr"].checked_config({"name": "simclr", "lamb": 0.1})

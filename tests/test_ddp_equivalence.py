@@ -22,12 +22,10 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from solo_ossl.args import load_config
-from solo_ossl.compare.strategies import METHOD_FILES
-from solo_ossl.methods import METHODS
-from solo_ossl.online.algorithm import optimize_step
-from solo_ossl.online.rals import expand_groups
-from solo_ossl.online.selection import RalsSelection
-from solo_ossl.regimes import build_model
+from solo_ossl.methods import METHODS, config_stem
+from solo_ossl.model import build_model
+from solo_ossl.online.selection import RalsSelection, expand_groups
+from solo_ossl.online.step import optimize_step
 from solo_ossl.utils.distributed import average_gradients, gather_sizes, gather_with_grad
 
 from .conftest import TINY
@@ -53,7 +51,7 @@ def build(name: str, regime: str, batchnorm: bool = False):
     cfg = load_config(
         [
             "--config-name",
-            f"pretrain/embedded/{METHOD_FILES[name]}",
+            f"pretrain/embedded/{config_stem(name)}",
             *TINY,
             "++optimizer.name=sgd",
             "++optimizer.lr=0.1",

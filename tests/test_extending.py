@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from solo_ossl.methods import METHODS, BaseMethod
 from solo_ossl.modules import cosine_tau, mlp_projector, predictor_mlp
-from solo_ossl.online.algorithm import join_candidates, optimize_step, train_stream_batch
+from solo_ossl.online.algorithm import join_candidates, train_stream_batch
+from solo_ossl.online.step import optimize_step
 from solo_ossl.regimes import REGIMES, OnlineRegime
 from solo_ossl.run.bare import bare_online_run
 from solo_ossl.run.continual import run_continual
@@ -79,11 +80,10 @@ class ExperienceReplay(OnlineRegime):
         for group in optimizer.optimizer.param_groups:
             group["lr"] = learner.cfg.max_lr
         for _ in range(learner.cfg.steps_per_batch):
-            draw = learner.draw_memory(method.group_size, x.device, x.device)
+            draw = learner.draw_memory(x.device, x.device)
             v1, v2 = method.augment(join_candidates(x, draw.x))
             loss, _, _ = optimize_step(method, optimizer, v1, v2, join_candidates(y, draw.y), method.manual_backward)
-        learner.add_to_memory(method, indexes, x, y)
-        learner.position += 1
+        learner.take_stream_batch(batch)
         return loss
 
 
@@ -132,7 +132,6 @@ def test_a_momentum_method_runs_online_with_rals_scoring_its_whole_model(tiny_co
     for _, batch in zip(range(4), run.batches(), strict=False):
         before = momentum_state(model)
         log, values = train_stream_batch(learner, model, run.optimizer, batch)
-        learner.end_stream_batch(log, values)
         taus.append(cosine_tau(learner.local_steps - 1, learner.total_local_steps, 0.9, 1.0))
         assert not torch.equal(before["momentum_projector.0.weight"], model.momentum_projector[0].weight)
     anchor = learner.selection.anchor  # the whole scored model, momentum target included

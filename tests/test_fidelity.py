@@ -18,8 +18,8 @@ from solo_ossl.losses import simclr_distill_loss_func
 from solo_ossl.memory import build_memory as ReplayMemory
 from solo_ossl.methods import METHODS
 from solo_ossl.methods.base import warmup_cosine
+from solo_ossl.model import build_model
 from solo_ossl.online import random_select
-from solo_ossl.regimes import build_model
 from solo_ossl.run.linear import linear_schedule
 from solo_ossl.run.pretrain import run_pretrain
 
@@ -250,6 +250,7 @@ RECIPES = {
 def test_configs_follow_cassles_scripts(name):
     lr, wd, jitter, blur, solarization, projector, epochs = RECIPES[name]
     cfg = load_config(["--config-name", name])
+    METHODS[cfg.method.name].complete_config(cfg)  # the method's own keys with their defaults
     opt = cfg.optimizer
     assert (opt.name, opt.lr, opt.weight_decay, opt.batch_size) == ("lars", lr, wd, 256)
     assert (opt.eta, opt.clip_lr, opt.exclude_bias_n_norm) == (0.02, True, True)

@@ -10,7 +10,7 @@ from solo_ossl.args import load_config
 from solo_ossl.data.augment import LinearTrainAugment, MultiViewAugment, random_resized_crop, sampler_devices
 from solo_ossl.data.dali import resolve_dali_device
 from solo_ossl.methods import METHODS
-from solo_ossl.online import run_local_steps, train_stream_batch
+from solo_ossl.online import end_stream_batch, run_local_steps, train_stream_batch
 from solo_ossl.run.bare import bare_online_run
 from solo_ossl.run.pretrain import run_pretrain
 from solo_ossl.utils import device as device_utils
@@ -223,7 +223,6 @@ def test_the_online_step_reads_device_values_once_per_stream_batch(tiny_config, 
         for _, batch in zip(range(5), run.batches(), strict=False):
             with count_host_reads() as counts:
                 log, values = train_stream_batch(run.learner, run.model, run.optimizer, batch)
-            run.learner.end_stream_batch(log, values)
             reads.setdefault(n, []).append(reads_by_origin(counts).get("solo_ossl", 0))
     # The same reads at N = 3 and N = 6: none inside the loop of local steps.
     assert reads[3][2:] == reads[6][2:] and max(reads[6]) <= 6
@@ -245,9 +244,7 @@ def test_gpu_online_step_has_no_syncs_inside_the_local_steps(tiny_config):
             caught.extend(str(x.message) for x in w if "synchroniz" in str(x.message))
         finally:
             torch.cuda.set_sync_debug_mode(0)
-        values = log.finish()  # the stream batch's one read
-        run.learner.add_to_memory(run.model, *batch)
-        run.learner.end_stream_batch(log, values)
+        end_stream_batch(run.learner, run.model, batch, log)  # the stream batch's one read
     assert not caught, caught
 
 

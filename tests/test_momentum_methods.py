@@ -12,6 +12,7 @@ from solo_ossl.losses import byol_loss_func, mocov3_loss_func, simsiam_loss_func
 from solo_ossl.methods import METHODS
 from solo_ossl.modules import cosine_tau
 from solo_ossl.online import train_stream_batch
+from solo_ossl.online.slclrs import stream_batch_schedule
 from solo_ossl.run.bare import bare_online_run
 from solo_ossl.run.continual import run_continual
 from solo_ossl.run.pretrain import run_pretrain
@@ -89,7 +90,6 @@ def test_an_online_step_with_rals_trains_the_model_and_moves_the_target_only_by_
     batches = run.batches()
     for _ in range(2):  # the memory fills
         log, values = train_stream_batch(learner, model, run.optimizer, next(batches))
-        learner.end_stream_batch(log, values)
     targets = [[p.detach().clone() for p in target.parameters()] for _, target in pairs]
     online_before = [p.detach().clone() for p in model.backbone.parameters()]
     checked = []
@@ -102,7 +102,7 @@ def test_an_online_step_with_rals_trains_the_model_and_moves_the_target_only_by_
                 torch.testing.assert_close(t, expected, rtol=0, atol=1e-6)
                 targets[i][j] = t.detach().clone()
                 assert t.grad is None
-        checked.append(record["choice"].kept is not None)
+        checked.append(record["selected"].kept is not None)
 
     log, values = train_stream_batch(learner, model, run.optimizer, next(batches), on_step=check)
     assert checked == [True] * 3  # every step selected k of the candidates
@@ -167,7 +167,6 @@ def test_the_tau_schedule_spans_the_steps_the_stream_plans(tiny_config, budget):
     for batch in run.batches():
         log, values = train_stream_batch(learner, model, run.optimizer, batch)
         step_ns.append(log.n_steps)
-        learner.end_stream_batch(log, values)
     assert [step for step, _ in calls] == list(range(learner.local_steps))
     assert calls[-1][1] == learner.local_steps  # the last step is the schedule's last
     totals = {total for _, total in calls}
@@ -193,7 +192,7 @@ def test_simsiam_predictor_keeps_its_base_lr_through_every_schedule(tiny_config)
     assert static and {id(p) for i in static for p in groups[i]["params"]} == predictor
     assert all(groups[i]["weight_decay"] in (cfg.optimizer.weight_decay, 0.0) for i in static)
     lr = cfg.optimizer.lr
-    schedule = learner.stream_batch_schedule(optimizer, 5, cfg.optimizer.classifier_lr)
+    schedule = stream_batch_schedule(optimizer, 5, learner.cfg, cfg.optimizer.classifier_lr)
     seen = []
     for _ in range(5):
         seen.append([g["lr"] for g in groups])

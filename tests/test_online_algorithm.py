@@ -10,8 +10,7 @@ import torch
 
 from solo_ossl.modules import batch_stats_without_update
 from solo_ossl.online.algorithm import train_stream_batch
-from solo_ossl.online.rals import expand_groups
-from solo_ossl.online.selection import RalsSelection
+from solo_ossl.online.selection import RalsSelection, expand_groups
 from solo_ossl.run.bare import bare_online_run
 
 from .test_online import ONLINE
@@ -64,7 +63,6 @@ def checked_run(tiny_config, config: str, *overrides: str, batches: int = 4):
         log, values = train_stream_batch(
             run.learner, run.model, run.optimizer, batch, on_step=lambda record, out=trained: out.append(inputs[-2])
         )
-        run.learner.end_stream_batch(log, values)
         per_batch.append((list(rule.steps), trained))
     return run, rule, per_batch
 
@@ -124,7 +122,6 @@ def test_every_local_step_applies_the_one_cycle_lr_and_momentum(tiny_config, ste
     batches_of_stream = run.batches()
     for _ in range(batches):  # with two stream batches, the cycle restarts
         log, values = train_stream_batch(run.learner, run.model, run.optimizer, next(batches_of_stream))
-        run.learner.end_stream_batch(log, values)
     assert len(applied) == batches * steps
     names = [g.get("name") for g in run.optimizer.param_groups]
     for i, groups in enumerate(applied):
@@ -151,7 +148,6 @@ def test_a_stream_batch_enters_the_memory_only_after_its_n_steps(tiny_config):
             batch,
             on_step=lambda record: drawn.append(run.learner.memory.take(record["draw"].slots)[0]),
         )
-        run.learner.end_stream_batch(log, values)
         stream = set(batch[0].tolist())
         assert all(not stream & set(x.tolist()) for x in drawn)  # never drawn within its own stream batch
         assert run.learner.memory.num_seen == seen_before + len(stream)  # ... and added after its N steps

@@ -197,7 +197,10 @@ def run_entry_point(argv: list[str], schema: type, job: Callable[[DictConfig, li
             HydraConfig.instance().cfg = hydra_config
 
     saved = sys.argv
-    sys.argv = [saved[0], *hydra_args, *overrides]  # what Hydra parses: its flags and the overrides
+    # What Hydra parses: its flags and the overrides; a method's own keys are added to its open section (checked
+    # above and by the method).
+    hydra_overrides = [f"++{o}" if o.startswith("method.") else o for o in overrides]
+    sys.argv = [saved[0], *hydra_args, *hydra_overrides]
     try:
         hydra.main(version_base="1.3", config_path=None, config_name=PRIMARY)(one_job)()
     finally:

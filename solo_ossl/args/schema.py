@@ -6,6 +6,7 @@ checked against their registries, and ranges and keys that depend on each other 
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class Dataset(StrEnum):
@@ -158,18 +159,14 @@ class BackboneConfig:
 
 @dataclass
 class MethodConfig:
+    """The keys every method has. A method's own keys (solo-learn's ``method_kwargs``: SimCLR's temperature, Barlow
+    Twins' lamb, ...) are declared with their defaults by its class (``BaseMethod.Config``, a subclass of this) and
+    checked against it when the method is built: a key that the method does not declare is an error naming it."""
+
     # A key of solo_ossl.methods.METHODS: barlow_twins | simclr | vicreg | byol | simsiam | mocov3.
     name: str = "barlow_twins"
     proj_hidden_dim: int = 2048
     proj_output_dim: int = 2048
-    pred_hidden_dim: int = 4096  # byol, simsiam, mocov3: the predictor's hidden layer
-    temperature: float = 0.2  # simclr, mocov3
-    lamb: float = 0.005  # barlow_twins (CaSSLe's default, cassle/methods/barlow_twins.py)
-    scale_loss: float = 0.1  # barlow_twins
-    # vicreg's loss weights (cassle/bash_files/continual/cifar/vicreg_distill.sh)
-    sim_loss_weight: float = 25.0
-    var_loss_weight: float = 25.0
-    cov_loss_weight: float = 1.0
     # Samples scored together by RALS: null = method default (simclr 1, barlow_twins and vicreg 16).
     group_size: int | None = None
 
@@ -341,7 +338,9 @@ class PretrainConfig(HardwareConfig):
     # How the method is trained, a key of solo_ossl.regimes.REGIMES: offline (epochs over data.tasks), cassle
     # (offline with CaSSLe's distillation; main_continual.py runs it task by task) or online (the paper's stream).
     regime: str = "offline"
-    method: MethodConfig = field(default_factory=MethodConfig)
+    # The method's keys: MethodConfig's and its own (its class's ``Config``), which it checks and completes with their
+    # defaults when it is built (an open mapping here, so that each method's keys can be set).
+    method: dict[str, Any] = field(default_factory=lambda: {"name": MethodConfig.name})
     momentum: MomentumConfig = field(default_factory=MomentumConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     data: DataConfig = field(default_factory=DataConfig)

@@ -27,9 +27,10 @@ from solo_ossl.compare.launch import LAUNCHERS, run_all
 from solo_ossl.compare.probe import Prober
 from solo_ossl.compare.reports import load_results, write_reports
 from solo_ossl.compare.runner import Comparison
-from solo_ossl.compare.strategies import METHOD_FILES, PAPER_STRATEGIES, STRATEGIES
+from solo_ossl.compare.strategies import PAPER_STRATEGIES, STRATEGIES
 from solo_ossl.compare.task1 import Task1
 from solo_ossl.data import class_order, split_tasks
+from solo_ossl.methods import ALIASES, METHODS, config_stem
 from solo_ossl.run.common import last_task
 from solo_ossl.utils.errors import SoloOsslError, exit_on_user_error
 
@@ -49,7 +50,7 @@ def scale_preset(scale: str) -> tuple[list[str], int | None]:
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m solo_ossl.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="cifar100", help="config family: cifar100, imagenet100, embedded")
-    parser.add_argument("--method", default="barlow", choices=sorted(METHOD_FILES))
+    parser.add_argument("--method", default="barlow", choices=sorted([*METHODS, *ALIASES]))
     parser.add_argument("--steps", type=int, nargs="+", default=[10, 20, 50])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--strategies", nargs="+", default=list(PAPER_STRATEGIES), choices=list(STRATEGIES))
@@ -101,7 +102,7 @@ def compare(argv: list[str]) -> list[dict]:
     preset, preset_task1_epochs = scale_preset(args.scale)
     common = [*preset, "++progress_bar=false", "++val_every_n_epochs=0", *overrides]
     setting = sorted(o.lstrip("+") for o in overrides if not o.lstrip("+").startswith(PLACE_KEYS))
-    pretrain_config = f"pretrain/{args.dataset}/{METHOD_FILES[args.method]}"
+    pretrain_config = f"pretrain/{args.dataset}/{config_stem(args.method)}"
     base_cfg = load_config(["--config-name", pretrain_config, *common])
     task1 = Task1(
         output_dir, pretrain_config, common, args.task1_epochs or preset_task1_epochs, args.task1 == "per_seed"
@@ -112,7 +113,7 @@ def compare(argv: list[str]) -> list[dict]:
     prober = Prober(args.dataset, common, task_classes)
     comparison = Comparison(
         args.dataset,
-        METHOD_FILES[args.method],
+        config_stem(args.method),
         output_dir,
         common,
         setting,

@@ -1,15 +1,25 @@
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from solo_ossl.args.schema import MethodConfig
 from solo_ossl.losses import barlow_loss_func, barlow_loss_per_group
 from solo_ossl.methods.base import BaseMethod
 from solo_ossl.modules.heads import mlp_projector
+
+
+@dataclass
+class BarlowTwinsConfig(MethodConfig):
+    lamb: float = 0.005  # CaSSLe's default (cassle/methods/barlow_twins.py)
+    scale_loss: float = 0.1
 
 
 class BarlowTwins(BaseMethod):
     """Barlow Twins (Zbontar et al., 2021); RALS scores groups of ``group_size`` samples (the paper's N_p)."""
 
     name = "barlow_twins"
+    Config = BarlowTwinsConfig
     default_group_size = 16
 
     def build_projector(self, features_dim: int, method_cfg) -> nn.Module:

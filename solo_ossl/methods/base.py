@@ -11,21 +11,26 @@ A method (one file, registered in ``solo_ossl.methods.METHODS``) defines:
   tau schedule (``after_optimizer_step``);
 - ``scored_modules``: every module its unit losses read, momentum targets included, which RALS's anchor copies;
   ``frozen_modules``: what CaSSLe's previous-task copy holds.
-A training regime (``Regime``, composed around any method by ``solo_ossl.regimes``) is reached only through hooks.
+A training regime (``solo_ossl.regimes``, composed around any method) is reached only through its hooks.
 """
+
+import dataclasses
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 import torchmetrics
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from timm.optim import Lars
 from torch import nn
 
+from solo_ossl.args.schema import MethodConfig
 from solo_ossl.backbones import build_backbone
 from solo_ossl.data.augment import EvalTransform, MultiViewAugment
 from solo_ossl.modules.momentum import cosine_tau, ema_update
 from solo_ossl.modules.static_lr import keep_static_lrs
+from solo_ossl.regimes.base import Regime
 from solo_ossl.utils.checkpoint import (
     backbone_state,
     fits,
@@ -61,69 +66,17 @@ def warmup_cosine(
     return torch.optim.lr_scheduler.SequentialLR(optimizer, [linear, cosine], milestones=[warmup])
 
 
-class Regime:
-    """How a method is trained, as the hooks a method calls; this default trains offline, on augmented batches,
-    with the method's own loss and Lightning's automatic optimization under a warm-up + cosine schedule. Regimes
-    (``solo_ossl.regimes``) subclass it and are composed around any method by ``attach``."""
-
-    name = "offline"
-    # How the driver feeds it (solo_ossl.run): "epochs" over a task subset's images, or "stream" batches.
-    driver = "epochs"
-    # Lightning augments each batch after its transfer to the device; False where the regime augments inside its
-    # own step (the online step draws fresh views for each of its N local steps).
-    augments_batches = True
-    # Manual optimization without a Lightning scheduler (the online step builds its own schedule per stream batch).
-    manual_optimization = False
-    # Image-views forwarded per trained view of an epochs regime (CaSSLe adds the frozen model's no-grad forward):
-    # what the comparison runner counts as forward compute.
-    forwards_per_trained_view = 1
-
-    @classmethod
-    def validate(cls, cfg, group_size: int) -> None:
-        """Check the regime's own config section (the method scores units of ``group_size``)."""
-
-    @classmethod
-    def from_config(cls, cfg, dataset=None) -> "Regime":
-        """The regime for a run (``dataset``: the training set, where an online memory of indices reads samples)."""
-        return cls()
-
-    def attach(self, method: "BaseMethod") -> None:
-        method.regime = self
-        method.automatic_optimization = not self.manual_optimization
-
-    def training_step(self, method: "BaseMethod", batch, batch_idx: int) -> torch.Tensor:
-        return method.offline_step(batch, batch_idx)
-
-    def extra_losses(self, method: "BaseMethod", views: list[torch.Tensor], outputs: list[dict]) -> dict:
-        """Loss terms added to the method's offline loss, by logged name."""
-        return {}
-
-    def trained_modules(self) -> list[nn.Module]:
-        """Modules of the regime that the optimizer trains with the method's SSL weights."""
-        return []
-
-    def on_load_pretrained(self, method: "BaseMethod", state_dict: dict, path: str) -> None:
-        pass
-
-    def on_train_start(self, method: "BaseMethod") -> None:
-        pass
-
-    def on_train_end(self, method: "BaseMethod") -> None:
-        pass
-
-    def checkpoint_state(self) -> dict:
-        """Extra top-level entries of a checkpoint."""
-        return {}
-
-
 class BaseMethod(L.LightningModule):
-    name: str = ""
+    name: str = ""  # its key in solo_ossl.methods.METHODS and in configs (method.name)
+    Config: type[MethodConfig] = MethodConfig  # its keys with their defaults: the common ones and its own
     default_group_size: int = 1
+    predictor_keys: dict = {}  # the predictor's own optimizer keys (solo-learn's: lr, weight_decay, static_lr)
     scored_modules: tuple[str, ...] = ("backbone", "projector")
     frozen_modules: tuple[str, ...] = ("backbone", "projector")
 
     def __init__(self, cfg: DictConfig, num_classes: int, mean, std) -> None:
         super().__init__()
+        self.complete_config(cfg)
         self.cfg = cfg
         self.num_classes = num_classes
         self.backbone = build_backbone(cfg.backbone, cfg.data.crop_size)
@@ -137,6 +90,31 @@ class BaseMethod(L.LightningModule):
         if cfg.channels_last:
             self.backbone.to(memory_format=torch.channels_last)
         Regime().attach(self)  # offline; solo_ossl.regimes composes another regime around the method
+        self.predictor = self.build_predictor(cfg.method)
+
+    @classmethod
+    def complete_config(cls, cfg: DictConfig) -> None:
+        """``cfg.method`` becomes this method's keys (``checked_config``), its defaults filled in."""
+        cfg.method = OmegaConf.to_container(cls.checked_config(cfg.method))
+
+    @classmethod
+    def checked_config(cls, method_cfg) -> DictConfig:
+        """The ``method`` section on this method's keys (``Config``), its defaults filled in, as solo-learn's
+        ``add_and_assert_specific_cfg`` does: a key the method does not declare, or a value of the wrong type, is an
+        error naming the method."""
+        given = OmegaConf.to_container(method_cfg, resolve=True) if OmegaConf.is_config(method_cfg) else method_cfg
+        keys = [f.name for f in dataclasses.fields(cls.Config)]
+        unknown = sorted(set(given) - set(keys))
+        if unknown:
+            raise SoloOsslError(
+                f"method {cls.name} has no key {', '.join('method.' + k for k in unknown)} (its keys: "
+                f"{', '.join(keys)}): remove it, or choose a method that has it"
+            )
+        try:
+            return OmegaConf.merge(OmegaConf.structured(cls.Config), given)
+        except OmegaConfBaseException as e:
+            key = f" (key 'method.{e.full_key}')" if getattr(e, "full_key", None) else ""
+            raise SoloOsslError(f"method {cls.name}{key}: {str(e).splitlines()[0]}") from e
 
     @classmethod
     def scoring_group_size(cls, method_cfg) -> int:
@@ -146,6 +124,10 @@ class BaseMethod(L.LightningModule):
     # ---- what a method defines -------------------------------------------------------------------------
     def build_projector(self, features_dim: int, method_cfg) -> nn.Module:
         raise NotImplementedError
+
+    def build_predictor(self, method_cfg) -> nn.Module | None:
+        """The head that predicts a view's projection (``p``) from its ``z`` (BYOL, SimSiam, MoCo v3); None: none."""
+        return None
 
     def ssl_loss(self, out1: dict, out2: dict) -> torch.Tensor:
         """The method's loss over a batch, from two views' outputs."""
@@ -162,8 +144,11 @@ class BaseMethod(L.LightningModule):
 
     @property
     def learnable_params(self) -> list[dict]:
-        """The method's trained modules, as solo-learn lists them (``name``, ``params``)."""
-        return [{"name": "backbone", "params": self.backbone}, {"name": "projector", "params": self.projector}]
+        """The method's trained modules, as solo-learn lists them (``name``, ``params``, and its own keys)."""
+        modules = [{"name": "backbone", "params": self.backbone}, {"name": "projector", "params": self.projector}]
+        if self.predictor is not None:
+            modules.append({"name": "predictor", "params": self.predictor, **self.predictor_keys})
+        return modules
 
     @property
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
@@ -194,7 +179,10 @@ class BaseMethod(L.LightningModule):
 
     def forward(self, x: torch.Tensor, momentum: bool = True) -> dict[str, torch.Tensor]:
         feats = self.backbone(self._prepare(x))
-        return {"feats": feats, "z": self.projector(feats)}
+        out = {"feats": feats, "z": self.projector(feats)}
+        if self.predictor is not None:
+            out["p"] = self.predictor(out["z"])
+        return out
 
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
         """The EMA of every momentum pair after optimizer step ``step`` (0-based) of ``total_steps``, with tau on
@@ -244,6 +232,9 @@ class BaseMethod(L.LightningModule):
 
     def on_train_start(self) -> None:
         self.regime.on_train_start(self)
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        self.regime.on_train_batch_start(self)
 
     def on_train_end(self) -> None:
         self.regime.on_train_end(self)

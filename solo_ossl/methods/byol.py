@@ -1,9 +1,17 @@
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from solo_ossl.args.schema import MethodConfig
 from solo_ossl.losses import byol_loss_func, byol_loss_per_sample, predictive_distill_loss
 from solo_ossl.methods.momentum import MomentumMethod
 from solo_ossl.modules.heads import predictor_mlp
+
+
+@dataclass
+class BYOLConfig(MethodConfig):
+    pred_hidden_dim: int = 4096  # the predictor's hidden layer
 
 
 class BYOL(MomentumMethod):
@@ -11,6 +19,7 @@ class BYOL(MomentumMethod):
     (solo-learn's solo/methods/byol.py); RALS scores each sample by the sum of both directions."""
 
     name = "byol"
+    Config = BYOLConfig
     default_group_size = 1
 
     def build_projector(self, features_dim: int, method_cfg) -> nn.Module:

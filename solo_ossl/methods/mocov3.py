@@ -1,6 +1,9 @@
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from solo_ossl.args.schema import MethodConfig
 from solo_ossl.losses import contrastive_distill_loss, mocov3_loss_func, mocov3_loss_per_sample
 from solo_ossl.methods.momentum import MomentumMethod
 
@@ -19,11 +22,18 @@ def mocov3_mlp(input_dim: int, hidden: int, output: int, last_bn: bool = True) -
     return nn.Sequential(*layers)
 
 
+@dataclass
+class MoCoV3Config(MethodConfig):
+    pred_hidden_dim: int = 4096  # the predictor's hidden layer
+    temperature: float = 0.2
+
+
 class MoCoV3(MomentumMethod):
     """MoCo v3 (Chen, Xie & He, 2021): each view's query (the prediction) against the momentum target's keys of the
     other view; RALS scores each sample by the sum of both directions."""
 
     name = "mocov3"
+    Config = MoCoV3Config
     default_group_size = 1
 
     def build_projector(self, features_dim: int, method_cfg) -> nn.Module:

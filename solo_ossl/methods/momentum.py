@@ -15,17 +15,9 @@ class MomentumMethod(BaseMethod):
 
     def __init__(self, cfg, num_classes: int, mean, std) -> None:
         super().__init__(cfg, num_classes, mean, std)
-        self.predictor = self.build_predictor(cfg.method)
         # solo-learn's initialize_momentum_params: the target starts as a copy of the online modules, frozen.
         self.momentum_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
         self.momentum_projector = copy.deepcopy(self.projector).requires_grad_(False)
-
-    def build_predictor(self, method_cfg) -> nn.Module:
-        raise NotImplementedError
-
-    @property
-    def learnable_params(self) -> list[dict]:
-        return [*super().learnable_params, {"name": "predictor", "params": self.predictor}]
 
     @property
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
@@ -33,7 +25,6 @@ class MomentumMethod(BaseMethod):
 
     def forward(self, x: torch.Tensor, momentum: bool = True) -> dict[str, torch.Tensor]:
         out = super().forward(x)
-        out["p"] = self.predictor(out["z"])
         if momentum:
             with torch.no_grad():
                 out["momentum_z"] = self.momentum_projector(self.momentum_backbone(self._prepare(x)))

@@ -1,15 +1,24 @@
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from solo_ossl.args.schema import MethodConfig
 from solo_ossl.losses import contrastive_distill_loss, simclr_loss_func, simclr_loss_per_sample
 from solo_ossl.methods.base import BaseMethod
 from solo_ossl.modules.heads import simclr_projector
+
+
+@dataclass
+class SimCLRConfig(MethodConfig):
+    temperature: float = 0.2  # CaSSLe's (cassle/bash_files/continual/cifar/simclr_distill.sh)
 
 
 class SimCLR(BaseMethod):
     """SimCLR (Chen et al., 2020): NT-Xent between two views; RALS scores each sample by l_ij + l_ji."""
 
     name = "simclr"
+    Config = SimCLRConfig
     default_group_size = 1
 
     def build_projector(self, features_dim: int, method_cfg) -> nn.Module:

@@ -1,6 +1,9 @@
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from solo_ossl.args.schema import MethodConfig
 from solo_ossl.losses import predictive_distill_loss, simsiam_loss_func, simsiam_loss_per_sample
 from solo_ossl.methods.base import BaseMethod
 from solo_ossl.modules.heads import predictor_mlp
@@ -21,32 +24,28 @@ def simsiam_projector(features_dim: int, hidden: int, output: int) -> nn.Sequent
     )
 
 
+@dataclass
+class SimSiamConfig(MethodConfig):
+    pred_hidden_dim: int = 512  # the predictor's hidden layer (the SimSiam paper's, Sec. 3; solo-learn's CIFAR recipe)
+
+
 class SimSiam(BaseMethod):
     """SimSiam (Chen & He, 2021): each view's prediction regresses the other view's projection, stop-gradient, no
     momentum target; RALS scores each sample by the sum of both directions."""
 
     name = "simsiam"
+    Config = SimSiamConfig
+    # The predictor at a fixed lr, as solo-learn and CaSSLe train it (solo/methods/simsiam.py,
+    # cassle/methods/simsiam.py: "static_lr": True): its base lr through every schedule, SLCLRS's included.
+    predictor_keys = {"static_lr": True}
     default_group_size = 1
     scored_modules = ("backbone", "projector", "predictor")
-
-    def __init__(self, cfg, num_classes: int, mean, std) -> None:
-        super().__init__(cfg, num_classes, mean, std)
-        m = cfg.method
-        self.predictor = predictor_mlp(m.proj_output_dim, m.pred_hidden_dim)
 
     def build_projector(self, features_dim: int, method_cfg) -> nn.Module:
         return simsiam_projector(features_dim, method_cfg.proj_hidden_dim, method_cfg.proj_output_dim)
 
-    @property
-    def learnable_params(self) -> list[dict]:
-        # The predictor at a fixed lr, as solo-learn and CaSSLe train it (solo/methods/simsiam.py,
-        # cassle/methods/simsiam.py: "static_lr": True): its base lr through every schedule, SLCLRS's included.
-        return [*super().learnable_params, {"name": "predictor", "params": self.predictor, "static_lr": True}]
-
-    def forward(self, x: torch.Tensor, momentum: bool = True) -> dict[str, torch.Tensor]:
-        out = super().forward(x)
-        out["p"] = self.predictor(out["z"])
-        return out
+    def build_predictor(self, method_cfg) -> nn.Module:
+        return predictor_mlp(method_cfg.proj_output_dim, method_cfg.pred_hidden_dim)
 
     def ssl_loss(self, out1: dict, out2: dict) -> torch.Tensor:
         # solo-learn averages the two directions (simsiam.py's training_step).

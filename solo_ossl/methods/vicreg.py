@@ -1,10 +1,21 @@
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from solo_ossl.args.schema import MethodConfig
 from solo_ossl.losses import vicreg_loss_func, vicreg_loss_per_group
 from solo_ossl.methods.base import BaseMethod
 from solo_ossl.modules.heads import mlp_projector
+
+
+@dataclass
+class VICRegConfig(MethodConfig):
+    # The loss weights (cassle/bash_files/continual/cifar/vicreg_distill.sh).
+    sim_loss_weight: float = 25.0
+    var_loss_weight: float = 25.0
+    cov_loss_weight: float = 1.0
 
 
 class VICReg(BaseMethod):
@@ -12,6 +23,7 @@ class VICReg(BaseMethod):
     and covariance terms need several samples)."""
 
     name = "vicreg"
+    Config = VICRegConfig
     default_group_size = 16
 
     def build_projector(self, features_dim: int, method_cfg) -> nn.Module:

@@ -18,24 +18,18 @@ class CandidateLog:
         self.steps: dict[str, list[float]] = {k: [] for k in ("stream_batch", "step", "grad_norm", "update_norm")}
         self.previous: list[torch.Tensor] | None = None
 
-    def start(self, method) -> None:
-        """Scores are needed at every step, also by a rule that chooses without them (random selection)."""
-        rule = method.regime.learner.selection
-        if rule is not None:
-            rule.require_scores()
-
     def __call__(self, position: int, method, record: dict) -> None:
-        choice, n_stream, group = record["choice"], record["n_stream"], method.group_size
+        selected, n_stream, group = record["selected"], record["n_stream"], method.group_size
         candidates = n_stream + len(record["draw"].slots)
         kept = np.ones(candidates, dtype=bool)
-        if choice.kept is not None:
+        if selected.kept is not None:
             kept[:] = False
-            kept[choice.kept.cpu().numpy()] = True
+            kept[selected.kept.cpu().numpy()] = True
         nan = np.full(candidates, np.nan, dtype=np.float32)
         current, anchor = nan, nan
-        if choice.current is not None:  # unit losses, repeated over each unit's samples
-            current = choice.current.float().repeat_interleave(group).cpu().numpy()
-            anchor = choice.anchor.float().repeat_interleave(group).cpu().numpy()
+        if selected.current is not None:  # unit losses, repeated over each unit's samples
+            current = selected.current.float().repeat_interleave(group).cpu().numpy()
+            anchor = selected.anchor.float().repeat_interleave(group).cpu().numpy()
         labels = record["candidate_targets"].cpu().numpy()
         for key, value in (
             ("stream_batch", np.full(candidates, position, dtype=np.int32)),

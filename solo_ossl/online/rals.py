@@ -1,4 +1,5 @@
-"""Reducible Anchor Loss Selection: train on the units whose loss rose most since the stream batch arrived."""
+"""Reducible Anchor Loss Selection: train on the units whose loss rose most since the stream batch arrived; and the
+choices every rule builds on (top-k, uniform at random)."""
 
 import torch
 
@@ -14,13 +15,18 @@ def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
     return torch.topk(scores, k).indices
 
 
-def rals_select(current: torch.Tensor, anchor: torch.Tensor, k: int) -> torch.Tensor:
-    """Indices of the ``k`` units with the highest reducible anchor loss ``current - anchor``."""
+def reducible_anchor_loss(current: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+    """RALS's score of every unit: its loss under the current model minus its loss under the anchor."""
     if current.shape != anchor.shape or current.ndim != 1:
         raise SoloOsslError(
             f"current and anchor losses must be 1-D of one shape, got {current.shape} and {anchor.shape}"
         )
-    return top_k(current.float() - anchor.float(), k)
+    return current.float() - anchor.float()
+
+
+def rals_select(current: torch.Tensor, anchor: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the ``k`` units with the highest reducible anchor loss ``current - anchor``."""
+    return top_k(reducible_anchor_loss(current, anchor), k)
 
 
 def random_select(units: int, k: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -29,8 +35,3 @@ def random_select(units: int, k: int, device: torch.device | str = "cpu") -> tor
     if not 0 < k <= units:
         raise SoloOsslError(f"cannot select k={k} of {units} candidates")
     return torch.randperm(units, device=device)[:k]
-
-
-def expand_groups(groups: torch.Tensor, group_size: int) -> torch.Tensor:
-    """Sample indices covered by the selected groups (group g = samples g*size .. g*size+size-1)."""
-    return (groups.unsqueeze(1) * group_size + torch.arange(group_size, device=groups.device)).flatten()

@@ -1,24 +1,49 @@
-"""Which of a step's stream + memory candidates are trained on (``online.selection``).
+"""Which of a step's stream + memory candidates are trained on (``online.selection``): the rules, their one result
+type (``Selected``), the whole-groups rule and ``select_candidates``, which applies a rule at a local step.
 
-A rule is a small class with ``select``; it may also act at the start of each stream batch. Adding one is a class
-(here or in a file of its own) and an entry in ``SELECTIONS``. ``none`` trains on every candidate and has no class.
+A rule is a small class with ``select``; it may also act at the start of each stream batch, and it says through its
+interface whether it needs scores. Adding one is a class (here or in a file of its own) and an entry in
+``SELECTIONS``. ``none`` trains on every candidate and has no class.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 
 from solo_ossl.modules.frozen import FrozenCopy, batch_stats_without_update
-from solo_ossl.online.rals import rals_select, random_select, top_k
+from solo_ossl.online.rals import random_select, reducible_anchor_loss, top_k
 from solo_ossl.utils.distributed import gather_with_grad
+
+
+def whole_groups(samples: int, group_size: int) -> int:
+    """The whole-groups rule: the most of ``samples`` that form whole units of ``group_size`` (a rule keeps or drops
+    a scoring group's samples together, so every count it sees is a multiple of the group)."""
+    return samples - samples % group_size
+
+
+def expand_groups(groups: torch.Tensor, group_size: int) -> torch.Tensor:
+    """Sample indices covered by the selected groups (group g = samples g*size .. g*size+size-1)."""
+    return (groups.unsqueeze(1) * group_size + torch.arange(group_size, device=groups.device)).flatten()
 
 
 @dataclass
 class Selected:
-    units: torch.Tensor  # indices of the kept units (samples, or groups of ``group_size``)
-    current: torch.Tensor | None = None  # the current model's loss of every unit, where the rule computed it
-    anchor: torch.Tensor | None = None  # the anchor's loss of every unit, where the rule computed it
-    images_forward: int = 0  # image-views forwarded to decide (scoring passes)
+    """A local step's choice. The rule gives the kept ``units`` (None: all), every unit's loss under the current
+    model and under the anchor where it computed them, and the image-views it forwarded to decide;
+    ``select_candidates`` adds the kept sample rows (None: all) and the stream's share among them (a device
+    scalar)."""
+
+    units: torch.Tensor | None
+    current: torch.Tensor | None = None
+    anchor: torch.Tensor | None = None
+    images_forward: int = 0
+    kept: torch.Tensor | None = None
+    share: torch.Tensor | None = None
+
+    def stream_unit_loss(self, stream_units: int, not_measured: torch.Tensor) -> torch.Tensor:
+        """The stream units' mean current loss (the first ``stream_units``), or ``not_measured`` without scores."""
+        return not_measured if self.current is None else self.current[:stream_units].mean()
 
 
 class SelectionRule:
@@ -29,6 +54,9 @@ class SelectionRule:
 
     def select(self, method, step: int, v1: torch.Tensor, v2: torch.Tensor, k_units: int) -> Selected:
         raise NotImplementedError
+
+    scores_needed = False  # whether the rule computes the units' scores at its steps
+    chooses_by_score = False  # whether its choice follows the units' scores (random: no)
 
     def require_scores(self) -> None:
         """From now on, score every step's units (the candidate log records them), if this rule can score."""
@@ -82,8 +110,13 @@ class AnchorScoredSelection(SelectionRule):
             anchor = method.global_unit_losses(self.anchor.run(method, v1), self.anchor.run(method, v2))
         return current, anchor
 
-    def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
+    def score(self, current: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+        """Every unit's score from its current and anchor losses (float): the rule keeps the k highest."""
         raise NotImplementedError
+
+    def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
+        """The kept units: the ``k_units`` of highest ``score``."""
+        return top_k(self.score(current.float(), anchor.float()), k_units)
 
     @torch.no_grad()
     def choose_share(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
@@ -122,8 +155,8 @@ class RalsSelection(AnchorScoredSelection):
     """Reducible Anchor Loss Selection (paper Sec. 4.2): the k units whose loss rose most from the anchor to the
     current model."""
 
-    def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
-        return rals_select(current, anchor, k_units)
+    def score(self, current: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+        return reducible_anchor_loss(current, anchor)
 
 
 class StepAnchorRalsSelection(RalsSelection):
@@ -141,30 +174,30 @@ class StepAnchorRalsSelection(RalsSelection):
 class BottomRalsSelection(AnchorScoredSelection):
     """The k units whose loss rose least (fell most) since the anchor: RALS with the sign of its score flipped."""
 
-    def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
-        return rals_select(anchor, current, k_units)
+    def score(self, current: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+        return -reducible_anchor_loss(current, anchor)
 
 
 class HardestSelection(AnchorScoredSelection):
     """The k units of highest loss under the current model (hardness alone, without the anchor)."""
 
-    def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
-        return top_k(current.float(), k_units)
+    def score(self, current: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+        return current
 
 
 class AnchorHardestSelection(AnchorScoredSelection):
     """The k units of highest loss under the anchor (what was hard when the stream batch arrived)."""
 
-    def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
-        return top_k(anchor.float(), k_units)
+    def score(self, current: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+        return anchor
 
 
 class AnchorEasiestSelection(AnchorScoredSelection):
     """The k units of lowest loss under the anchor: RALS's kept units are easier under the anchor than its dropped
     ones, and this rule asks whether that alone (skipping the view pairs that were hard) carries RALS's gain."""
 
-    def choose(self, current: torch.Tensor, anchor: torch.Tensor, k_units: int) -> torch.Tensor:
-        return top_k(-anchor.float(), k_units)
+    def score(self, current: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+        return -anchor
 
 
 # online.selection. The others are interventions on RALS's score (docs/rals_mechanism.md).
@@ -177,6 +210,27 @@ SELECTIONS: dict[str, type[SelectionRule]] = {
     "anchor_hardest": AnchorHardestSelection,
     "anchor_easiest": AnchorEasiestSelection,
 }
+
+
+def units_to_keep(k: int, world: int, group_size: int) -> int:
+    """Units this process keeps of its candidates: its share of ``online.k`` in whole groups."""
+    return k // world // group_size
+
+
+def select_candidates(
+    rule: SelectionRule | None, k_units: int, method, step: int, v1: torch.Tensor, v2: torch.Tensor, n_stream: int
+) -> Selected:
+    """Apply ``rule`` to a local step's candidates (views ``v1``, ``v2``; the first ``n_stream`` are the stream's),
+    keeping ``k_units`` units; with no more candidate units than that (the memory still filling), or without a
+    rule, all are trained on."""
+    candidates = v1.size(0)
+    share = torch.full((), n_stream / candidates, device=v1.device)  # a fill: no copy from the host
+    units = candidates // method.group_size
+    if rule is None or k_units >= units:
+        return Selected(None, share=share)
+    selected = rule.select(method, step, v1, v2, k_units)
+    kept = expand_groups(selected.units, method.group_size)
+    return dataclasses.replace(selected, kept=kept, share=(kept < n_stream).float().mean())
 
 
 def selection_choices() -> tuple[str, ...]:

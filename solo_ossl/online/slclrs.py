@@ -6,6 +6,8 @@ from collections.abc import Sequence
 import torch
 from torch.optim.lr_scheduler import OneCycleLR
 
+from solo_ossl.modules.static_lr import keep_static_lrs
+
 
 def slclrs(
     optimizer: torch.optim.Optimizer,
@@ -77,3 +79,26 @@ def constant_at_one_cycle_mean(
 
 # online.schedule: how the lr and momentum move within each stream batch.
 SCHEDULES = {"one_cycle": slclrs, "constant": constant_at_one_cycle_mean}
+
+
+def pct_start_for(online_cfg, steps: int) -> float:
+    """SLCLRS's warm-up share for a stream batch of ``steps`` local steps (``online.pct_start_by_steps``)."""
+    return float(online_cfg.pct_start_by_steps.get(steps, online_cfg.pct_start))
+
+
+def stream_batch_schedule(optimizer: torch.optim.Optimizer, steps: int, online_cfg, classifier_lr: float):
+    """The schedule of one stream batch of ``steps`` local steps (``online.schedule``): SLCLRS's fresh one-cycle
+    (every group peaks at ``online.max_lr``, the classifier's at its own ``classifier_lr``), or the constant schedule
+    at its mean. A static_lr group (SimSiam's predictor) keeps its base lr."""
+    max_lrs = [classifier_lr if g.get("name") == "classifier" else online_cfg.max_lr for g in optimizer.param_groups]
+    schedule = SCHEDULES[online_cfg.schedule](
+        optimizer,
+        steps,
+        max_lrs,
+        pct_start=pct_start_for(online_cfg, steps),
+        div_factor=online_cfg.div_factor,
+        final_div_factor=online_cfg.final_div_factor,
+        base_momentum=online_cfg.base_momentum,
+        max_momentum=online_cfg.max_momentum,
+    )
+    return keep_static_lrs(schedule)

@@ -1,6 +1,6 @@
 """Bookkeeping of one stream batch: the per-step values (kept on the device), the lr and momentum applied, sizes and
 time; one host read after the N steps; the rows of ``online_steps.csv`` and the logged metrics. It returns values
-and advances no state (``OnlineLearner.end_stream_batch`` does).
+and advances no state (``OnlineLearner.record_stream_batch`` and ``take_stream_batch`` do).
 
 On a GPU each read of a device value inside the N steps would wait for the queued kernels, so they are read once,
 after the N steps."""
@@ -60,8 +60,11 @@ class StreamBatchLog:
     def schedule(self, group: dict) -> None:
         self.lr_momentum.append((group["lr"], group["momentum"]))
 
-    def step(self, loss, share, unit_loss, probe, candidates: int, trained: int) -> None:
-        self.per_step.append(torch.stack([loss.detach().float(), share, unit_loss, probe.float()]))
+    def step(self, loss, selected, probe, candidates: int, trained: int, stream_units: int) -> None:
+        """A local step's SSL ``loss``, its selection (the stream's share, the first ``stream_units`` units' scored
+        loss), the probe loss, and its numbers of candidates and of trained samples."""
+        unit_loss = selected.stream_unit_loss(stream_units, self.not_measured)
+        self.per_step.append(torch.stack([loss.detach().float(), selected.share, unit_loss, probe.float()]))
         self.candidates += candidates
         self.sizes.append(trained)
 
@@ -88,7 +91,7 @@ class StreamBatchLog:
         ]
 
     def metrics(self, values: StepValues, learner) -> dict[str, float]:
-        """The stream batch's logged metrics (after ``OnlineLearner.end_stream_batch``)."""
+        """The stream batch's logged metrics (after ``OnlineLearner.record_stream_batch``)."""
         losses, ratios = values.loss.tolist(), values.share.tolist()
         throughput = self.candidates / self.seconds
         return {

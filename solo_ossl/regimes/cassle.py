@@ -5,7 +5,7 @@ from torch import nn
 
 from solo_ossl.args.validate import at_least
 from solo_ossl.continual.cassle import Distiller
-from solo_ossl.methods.base import Regime
+from solo_ossl.regimes.base import Regime
 from solo_ossl.utils.checkpoint import load_into, submodule_state
 
 

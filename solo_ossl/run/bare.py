@@ -8,9 +8,9 @@ import torch
 
 from solo_ossl.data import build_datasets, class_order, split_tasks
 from solo_ossl.methods import BaseMethod
+from solo_ossl.model import build_model
 from solo_ossl.online.learner import OnlineLearner
 from solo_ossl.online.stream import StreamBatchSampler, stream_order
-from solo_ossl.regimes import build_model
 from solo_ossl.run.common import last_task
 from solo_ossl.run.validate import validate_pretrain
 from solo_ossl.utils.device import training_device
@@ -46,6 +46,5 @@ def bare_online_run(cfg) -> BareOnlineRun:
     first = 2 if cfg.online.skip_first_task else 1
     order = stream_order(splits.train.targets, tasks, list(range(first, last_task(cfg) + 1)), cfg.seed)
     model = build_model(cfg, splits.num_classes, splits.mean, splits.std, splits.train).to(device).train()
-    learner = model.regime.learner
-    learner.total_stream_batches = -(-len(order) // cfg.online.stream_batch_size)
-    return BareOnlineRun(model, learner, model.build_optimizer(), splits, order, device)
+    model.regime.plan_stream(-(-len(order) // cfg.online.stream_batch_size))
+    return BareOnlineRun(model, model.regime.learner, model.build_optimizer(), splits, order, device)

@@ -12,8 +12,6 @@ from torch.utils.data import DataLoader
 from solo_ossl.data import task_sample_indices
 from solo_ossl.data.datasets import collate_readable, loader_workers
 from solo_ossl.eval.monitor import KnnMonitor
-from solo_ossl.eval.plots import plot_online_curves
-from solo_ossl.online.candidates import CandidateLog
 from solo_ossl.online.stream import StreamBatchSampler, stream_order
 from solo_ossl.run.common import last_task, write_run_files
 from solo_ossl.utils.checkpoint import atomic_save
@@ -22,8 +20,8 @@ from solo_ossl.utils.errors import SoloOsslError
 
 
 def stream_position(module) -> int:
-    """Stream batches done by an online model."""
-    return module.regime.learner.position
+    """Stream batches done by a model whose regime streams."""
+    return module.regime.position
 
 
 class OnlineCheckpoint(Callback):
@@ -71,13 +69,10 @@ def train_stream(setup) -> L.Trainer:
     rank, world = set_ranks(trainer)
     write_run_files(cfg, setup.run_dir, setup.order, setup.task_classes, rank)
     regime = model.regime
-    regime.steps_csv = setup.run_dir / "online_steps.csv"
-    if cfg.online.log_candidates:
-        regime.candidates = CandidateLog(setup.run_dir / "online_candidates.npz")
-    regime.learner.shard(rank, world, model.group_size)
+    regime.open_run(setup.run_dir, rank, world, resuming=setup.checkpoint is not None)
     loader, task_ends = stream_loader(setup, rank, world)
     if len(loader) == 0:
-        print(f"the stream is already complete at batch {regime.learner.position}; nothing to train")
+        print(f"the stream is already complete at batch {regime.position}; nothing to train")
     callbacks = [OnlineCheckpoint(setup.checkpoint_dir, cfg.online.checkpoint_every, task_ends)]
     if cfg.data.on_bad_image == "skip":
         callbacks.append(SkippedImages(loader.batch_sampler))
@@ -90,8 +85,7 @@ def train_stream(setup) -> L.Trainer:
     trainer.callbacks[:0] = callbacks
     if len(loader):
         trainer.fit(model, train_dataloaders=loader)
-        if trainer.is_global_zero and regime.steps_csv.exists():  # a regime that logs its local steps
-            plot_online_curves(setup.run_dir)
+        regime.finish_run(setup.run_dir, rank)
     else:
         trainer.strategy.connect(model)
     return trainer
@@ -107,9 +101,9 @@ def stream_loader(setup, rank: int = 0, world: int = 1) -> tuple[DataLoader, dic
     if online.skip_first_task and not (cfg.pretrained_ckpt or setup.checkpoint):
         print("warning: online.skip_first_task=true without pretrained_ckpt: streaming tasks 2.. from random weights")
     order = stream_order(train_set.targets, setup.task_classes, tasks, cfg.seed, online.stream.order)
-    regime, learner = model.regime, model.regime.learner
-    # The last stream batch must split into whole selection groups per process; fewer than unit samples are cut.
-    unit = world * (model.group_size if online.selection != "none" else 1)
+    regime = model.regime
+    # The last stream batch must split into whole selection units per process; fewer than unit samples are cut.
+    unit = world * regime.unit
     if len(order) % unit:
         cut = len(order) % unit
         if rank == 0:
@@ -126,14 +120,12 @@ def stream_loader(setup, rank: int = 0, world: int = 1) -> tuple[DataLoader, dic
             raise SoloOsslError(f"{cfg.resume} is not an online checkpoint: resume it with its own (offline) config")
         regime.resume_from(setup.checkpoint)
         if rank == 0:
-            print(f"resuming the stream at batch {learner.position} of {math.ceil(len(order) / bs)}")
-    elif regime.steps_csv.exists() and rank == 0:
-        regime.steps_csv.unlink()
+            print(f"resuming the stream at batch {regime.position} of {math.ceil(len(order) / bs)}")
     if rank == 0:
         meta = {"tasks": tasks, "num_samples": len(order), "batch_size": bs, "task_end_batches": ends}
         (setup.run_dir / "stream.json").write_text(json.dumps({**meta, "processes": world}))
-    sampler = StreamBatchSampler(order, bs, start=learner.position, rank=rank, world=world)
-    learner.total_stream_batches = len(sampler.batches)
+    sampler = StreamBatchSampler(order, bs, start=regime.position, rank=rank, world=world)
+    regime.plan_stream(len(sampler.batches))
     if online.max_stream_batches > 0:
         sampler.batches = sampler.batches[: online.max_stream_batches]
     workers = loader_workers(train_set, cfg.data.num_workers)

@@ -1,6 +1,7 @@
 """Self-supervised pretraining as the config's regime asks: what ``main_pretrain.py`` runs. The regime's driver
 (``epochs``: ``solo_ossl.run.offline``; ``stream``: ``solo_ossl.run.online``) trains the model built here."""
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from solo_ossl.data import build_datasets, class_order, split_tasks
 from solo_ossl.data.dali import use_dali
-from solo_ossl.methods import BaseMethod
-from solo_ossl.regimes import REGIMES, build_model
+from solo_ossl.methods import METHODS, BaseMethod
+from solo_ossl.model import build_model
+from solo_ossl.regimes import REGIMES
 from solo_ossl.run.common import run_dir_of, trainer_common
 from solo_ossl.run.offline import train_epochs
 from solo_ossl.run.online import train_stream
@@ -65,15 +67,14 @@ class SaveOnPreemption(Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.received_sigterm and not self.where:
             atomic_save(trainer, self.path)
-            regime = pl_module.regime
-            if regime.driver == "stream":
-                self.where = f"after stream batch {regime.learner.position}"
-            else:
-                self.where = f"after epoch {trainer.current_epoch}, step {trainer.global_step}"
+            self.where = pl_module.regime.where(trainer)
 
 
 def comparable(cfg) -> dict:
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    # The method's own keys: a run saved when every method's keys were in one section continues.
+    keys = {f.name for f in dataclasses.fields(METHODS[cfg.method.name].Config)}
+    config["method"] = {k: v for k, v in config["method"].items() if k in keys}
     # What sync_batchnorm does, not how it was written: a run saved with false (the default before null) continues
     # under null wherever both mean per-process BatchNorm (one process, or CPU processes).
     config["sync_batchnorm"] = sync_batchnorm(cfg, cfg.devices * cfg.num_nodes)

@@ -35,6 +35,7 @@ def validate_pretrain(cfg) -> None:
     validate_data(cfg.data)
     validate_backbone(cfg.backbone)
     one_of("method.name", cfg.method.name, METHODS)
+    METHODS[cfg.method.name].complete_config(cfg)  # the method's own keys, checked
     validate_method_sizes(cfg.method)
     validate_momentum(cfg.momentum)
     validate_optimizer(cfg.optimizer)
