@@ -3,7 +3,7 @@ default suite must fail on every one. Not part of the suite (it runs the suite o
 
     python tests/mutants.py [--only NAME ...]
 
-For each mutant, the package and the tests are copied to a temporary folder, the one edit is applied there, and the
+For each mutant, the checkout's tracked files are copied to a temporary folder, the one edit is applied there, and the
 default suite runs there, stopping at the first failure (the algorithm's own test files first, so that a mutant is
 usually killed within a minute). It prints, per mutant, the test that killed it or SURVIVED, and exits 1 if any
 survived.
@@ -72,14 +72,13 @@ FIRST = [
 
 
 def copy_tree(to: Path) -> None:
-    for item in ("solo_ossl", "tests", "main_pretrain.py", "main_continual.py", "main_linear.py", "main_knn.py"):
-        source = ROOT / item
-        if source.is_dir():
-            shutil.copytree(source, to / item, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, to / item)
-    for item in ("pyproject.toml", "setup.py", "README.md"):
-        shutil.copy2(ROOT / item, to / item)
+    """The checkout's tracked files (the tests read benchmarks/, bash_files/, zoo/ and docs/ too)."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for name in tracked.splitlines():
+        source, target = ROOT / name, to / name
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
 
 
 def run_mutant(name: str, file: str, old: str, new: str) -> tuple[str, float]:
