@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from solo_ossl.data import task_sample_indices
 from solo_ossl.data.datasets import collate_readable, loader_workers
 from solo_ossl.eval.monitor import KnnMonitor
+from solo_ossl.online.selection import whole_groups
 from solo_ossl.online.stream import StreamBatchSampler, stream_order
 from solo_ossl.run.common import last_task, write_run_files
 from solo_ossl.utils.checkpoint import atomic_save
@@ -104,11 +105,13 @@ def stream_loader(setup, rank: int = 0, world: int = 1) -> tuple[DataLoader, dic
     regime = model.regime
     # The last stream batch must split into whole selection units per process; fewer than unit samples are cut.
     unit = world * regime.unit
-    if len(order) % unit:
-        cut = len(order) % unit
+    whole = whole_groups(len(order), unit)
+    if whole < len(order):
         if rank == 0:
-            print(f"warning: the stream's last {cut} samples are dropped so that it splits into units of {unit}")
-        order = order[:-cut]
+            print(
+                f"warning: the stream's last {len(order) - whole} samples are dropped so that it splits into units of {unit}"
+            )
+        order = order[:whole]
     bs = online.stream_batch_size
     ends, total = {}, 0
     if online.stream.order == "class_incremental":  # other orders mix the tasks: no task ends or checkpoints
