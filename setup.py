@@ -18,7 +18,6 @@ setup(
         "timm>=1.0",
         "omegaconf>=2.3",
         "pyyaml",
-        "kornia>=0.7",
         "numpy",
         "pillow",
         "matplotlib",
@@ -37,6 +36,7 @@ setup(
         # The test needs: DALI's CPU pipelines and umap-learn are tested too.
         "dev": [
             "pytest>=7",
+            "kornia>=0.7",  # the reference the augmentation's parity tests compare with (tests/augment_reference.py)
             "umap-learn>=0.5",
             "ruff>=0.6",
             "import-linter>=2.1",

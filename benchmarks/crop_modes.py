@@ -18,7 +18,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from solo_ossl.data.augment import random_resized_crop  # noqa: E402
+import kornia.augmentation as K  # noqa: E402
+
 from solo_ossl.data.datasets import EMBEDDED_PATH  # noqa: E402
 
 
@@ -30,8 +31,7 @@ def main() -> None:
     with np.load(EMBEDDED_PATH) as f:
         images = torch.from_numpy(f["x_train"][:384])
     x = (images.permute(0, 3, 1, 2) if images.shape[-1] == 3 else images).float().div(255).to(args.device)
-    crops = {mode: random_resized_crop(32, (0.08, 1.0)) for mode in ("slice", "resample")}
-    crops["slice"].flags["cropping_mode"] = "slice"
+    crops = {mode: K.RandomResizedCrop((32, 32), (0.08, 1.0), cropping_mode=mode) for mode in ("slice", "resample")}
     params = crops["resample"].forward_parameters(x.shape)
     outputs = {mode: crop(x, params=params) for mode, crop in crops.items()}
     times: dict[str, list[float]] = {mode: [] for mode in crops}

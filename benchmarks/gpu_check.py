@@ -1,12 +1,17 @@
 """The GPU check's measurements, one part per process (``bash benchmarks/gpu_check.sh`` runs them in order and writes
 the results file). Each part prints one ``RESULT {json}`` line.
 
-    python benchmarks/gpu_check.py env|throughput|syncs|full [--dry-run] [--budget-s S]
+    python benchmarks/gpu_check.py env|throughput|imagenet|syncs|full [--dry-run] [--budget-s S]
 
 - ``env``: the device, the versions of Python and the packages the project uses.
 - ``throughput``: the online step (Barlow Twins, the paper's full ResNet18, bf16 where native) without and with RALS
   on CIFAR-sized synthetic images generated here (the real CIFAR-100 file cannot travel): seconds per local step,
-  candidates per second, their ratio and the data share (augmentation + batch fetch), through Lightning.
+  candidates per second, their ratio and the data share (augmentation + batch fetch), through Lightning; with the
+  fused augmentation (the default) and, in the same process, the kornia pipeline it replaced (issue 42's before and
+  after; kornia travels as a carried wheel, and without it only the fused rows are measured).
+- ``imagenet``: the ImageNet-100 path at 224 px on synthetic 256 px JPEGs in an image folder (Barlow Twins without
+  RALS, memory of file indices): the torch loader (PIL decoding, batched augmentation on the GPU), then DALI's GPU
+  path (nvJPEG ``mixed`` decoding, GPU augmentation ops) where DALI is installed: trained images/s, data share.
 - ``syncs``: host syncs per local step inside the N local steps (``torch.cuda.set_sync_debug_mode``); on the CPU
   (dry run) the host reads of the project's code (``solo_ossl.utils.host_reads``), which become syncs on a GPU.
 - ``full``: Barlow Twins + RALS at N = 10 over a CIFAR-100-sized synthetic stream (tasks 2-5: 40,000 images, batch
@@ -18,6 +23,7 @@ to work before a GPU is lent.
 """
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -51,30 +57,23 @@ DRY_SIZES = ["++method.proj_hidden_dim=128", "++method.proj_output_dim=128", "++
 DRY_SIZES += ["++online.k=64"]
 
 
+def run_keys(dry: bool, out: str) -> list[str]:
+    """The keys every part's online run shares: its size, device, precision, no evaluation or progress bar."""
+    s = sizes(dry)
+    keys = [f"++backbone.width={s['width']}", f"++online.steps_per_batch={s['steps']}"]
+    keys += [f"++online.memory.capacity={s['capacity']}", f"++accelerator={s['accelerator']}", "++precision=auto"]
+    keys += ["++eval.every=0", "++progress_bar=false", "++online.checkpoint_every=100000", f"++output_dir={out}"]
+    return keys + (DRY_SIZES if dry else [])
+
+
 def online_config(dry: bool, rals: bool, out: str, *extra: str):
     from solo_ossl.args import load_config
 
     s = sizes(dry)
-    return load_config(
-        [
-            "--config-name",
-            "online/cifar100/barlow_rals" if rals else "online/cifar100/barlow",
-            "++data.dataset=synthetic",
-            f"++data.synthetic_num_classes={s['classes']}",
-            f"++data.synthetic_per_class={s['per_class']}",
-            f"++backbone.width={s['width']}",
-            f"++online.steps_per_batch={s['steps']}",
-            f"++online.memory.capacity={s['capacity']}",
-            f"++accelerator={s['accelerator']}",
-            "++precision=auto",
-            "++eval.every=0",
-            "++progress_bar=false",
-            "++online.checkpoint_every=100000",
-            f"++output_dir={out}",
-            *(DRY_SIZES if dry else []),
-            *extra,
-        ]
-    )
+    name = "online/cifar100/barlow_rals" if rals else "online/cifar100/barlow"
+    synthetic = ["++data.dataset=synthetic", f"++data.synthetic_num_classes={s['classes']}"]
+    synthetic += [f"++data.synthetic_per_class={s['per_class']}"]
+    return load_config(["--config-name", name, *synthetic, *run_keys(dry, out), *extra])
 
 
 def part_env(args) -> dict:
@@ -101,12 +100,19 @@ class Stopwatch(Callback):
     """Wall time per stream batch and the augmentation's share (``throughput.StepTimer``), plus an optional deadline:
     the run stops after the first stream batch that ends past it."""
 
-    def __init__(self, deadline: float | None = None) -> None:
+    def __init__(self, deadline: float | None = None, augment: str = "fused") -> None:
         from throughput import StepTimer
 
         self.timer, self.deadline, self.started = StepTimer(), deadline, time.perf_counter()
+        self.augment = augment
 
     def on_train_start(self, trainer, pl_module):
+        if self.augment == "kornia":  # the pipeline before issue 42, swapped in before the timer hooks it
+            from tests.augment_reference import KorniaMultiView
+
+            data, fused = pl_module.cfg.data, pl_module.augment
+            stats = fused.mean.flatten().tolist(), fused.std.flatten().tolist()
+            pl_module.augment = KorniaMultiView(list(data.augmentations), data.crop_size, *stats).to(pl_module.device)
         self.timer.on_train_start(trainer, pl_module)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
@@ -118,35 +124,78 @@ class Stopwatch(Callback):
             trainer.should_stop = True
 
 
-def part_throughput(args) -> dict:
+def timed_online_run(cfg, batches: int, steps: int, augment: str = "fused") -> dict:
+    """One online run of ``batches`` stream batches, its steady-state step timed (``Stopwatch``)."""
     from solo_ossl.run.pretrain import run_pretrain
+
+    watch = Stopwatch(augment=augment)
+    cfg.online.max_stream_batches = batches
+    run_pretrain(cfg, [watch])
+    summary = watch.timer.summary(steps)
+    online = cfg.online
+    candidates = round(online.stream_batch_size * (1 + online.memory.batches))  # 384 / 256 at full size
+    trained = online.k if online.selection != "none" else candidates
+    return {
+        **summary,
+        "candidates": candidates,
+        "trained": trained,
+        "candidates_per_s": candidates / summary["s_per_step"],
+        "trained_per_s": trained / summary["s_per_step"],
+    }
+
+
+def part_throughput(args) -> dict:
+    from lightning_utilities.core.imports import module_available
 
     s = sizes(args.dry_run)
     out = {}
-    for rals in (False, True):
-        watch = Stopwatch()
-        with tempfile.TemporaryDirectory() as tmp:
-            cfg = online_config(args.dry_run, rals, tmp)
-            cfg.online.max_stream_batches = s["batches"]
-            run_pretrain(cfg, [watch])
-        summary = watch.timer.summary(s["steps"])
-        online = cfg.online
-        candidates = round(online.stream_batch_size * (1 + online.memory.batches))  # 384 / 256 at full size
-        trained = online.k if rals else candidates
-        out["rals" if rals else "no_rals"] = {
-            **summary,
-            "candidates": candidates,
-            "trained": trained,
-            "candidates_per_s": candidates / summary["s_per_step"],
-            "trained_per_s": trained / summary["s_per_step"],
-        }
+    # The kornia rows first: the fused ones, measured second, do not profit from a colder machine.
+    augments = ["kornia", "fused"] if module_available("kornia") else ["fused"]
+    for augment in augments:
+        for rals in (False, True):
+            with tempfile.TemporaryDirectory() as tmp:
+                result = timed_online_run(online_config(args.dry_run, rals, tmp), s["batches"], s["steps"], augment)
+            out[("" if augment == "fused" else "kornia_") + ("rals" if rals else "no_rals")] = result
     out["rals_over_no_rals_step_time"] = out["rals"]["s_per_step"] / out["no_rals"]["s_per_step"]
     out["stream_batches_timed"] = f"3 to {s['batches'] - 1} of {s['batches']}"
+    if "kornia_no_rals" not in out:
+        out["kornia"] = "not measured: kornia is not installed (carry its wheel)"
+    return out
+
+
+def part_imagenet(args) -> dict:
+    """The ImageNet-100 path at 224 px on synthetic JPEGs: the torch loader, then DALI's GPU path where installed."""
+    from throughput import write_jpeg_tree
+
+    from solo_ossl.args import load_config
+    from solo_ossl.data.dali import dali_available
+    from solo_ossl.data.datasets import synthetic_arrays
+
+    dry = args.dry_run
+    s = sizes(dry)
+    classes, per_class, jpeg, crop = (4, 80, 64, 56) if dry else (20, 80, 256, 224)
+    batches = 5 if dry else 6  # task 2 of 2: classes / 2 * per_class images, batches of the stream batch size
+    out = {"jpeg_px": jpeg, "crop_px": crop, "images": classes * per_class}
+    with tempfile.TemporaryDirectory() as tmp:
+        x, y = synthetic_arrays(classes, per_class, 64, seed=0)
+        tree = write_jpeg_tree(Path(tmp) / "imagenet", x, y, jpeg)
+        loaders = {"torch": []}
+        if dali_available():
+            loaders["dali"] = ["++data.loader=dali", f"++data.dali_device={'cpu' if dry else 'gpu'}"]
+        else:
+            out["dali"] = "not measured: NVIDIA DALI is not installed"
+        for loader, extra in loaders.items():
+            folder = [f"++data.data_dir={tree}", "++data.num_tasks=2", f"++data.crop_size={crop}"]
+            folder += [f"++data.load_size={jpeg}"]
+            keys = [*folder, *run_keys(dry, f"{tmp}/{loader}"), *extra]
+            cfg = load_config(["--config-name", "online/imagenet100/barlow", *keys])
+            out[loader] = timed_online_run(cfg, batches, s["steps"])
     return out
 
 
 def part_syncs(args) -> dict:
     from solo_ossl.online.algorithm import end_stream_batch, run_local_steps
+    from solo_ossl.online.step import memory_features
     from solo_ossl.run.bare import bare_online_run
     from solo_ossl.utils.device import autocast_dtype, resolve_precision
     from solo_ossl.utils.host_reads import count_host_reads, reads_by_origin
@@ -175,7 +224,7 @@ def part_syncs(args) -> dict:
                     with count_host_reads() as counts:
                         log = run_local_steps(run.learner, run.model, run.optimizer, batch)
                     syncs = reads_by_origin(counts).get("solo_ossl", 0)
-            end_stream_batch(run.learner, run.model, batch, log)
+            end_stream_batch(run.learner, batch, log, functools.partial(memory_features, run.learner, run.model))
             if position >= 2:  # the memory holds a full memory batch from the third stream batch on
                 counted += syncs
                 steps += log.n_steps
@@ -215,7 +264,13 @@ def part_full(args) -> dict:
     return result
 
 
-PARTS = {"env": part_env, "throughput": part_throughput, "syncs": part_syncs, "full": part_full}
+PARTS = {
+    "env": part_env,
+    "throughput": part_throughput,
+    "imagenet": part_imagenet,
+    "syncs": part_syncs,
+    "full": part_full,
+}
 
 
 def main() -> None:

@@ -13,6 +13,16 @@ import sys
 from pathlib import Path
 
 GOAL_S = 600  # the full CIFAR-100 BT+RALS online run on one H100/H200
+# Issue 42's goals for the online step (bf16, ResNet18 width 1, 32 px): trained images/s and the data share.
+GOAL_TRAINED_PER_S = {"no_rals": 6000, "rals": 4500}
+GOAL_DATA_SHARE = 0.15
+
+
+def step_row(name: str, r: dict) -> str:
+    return (
+        f"| {name} | {r['s_per_step']:.4f} | {r['candidates_per_s']:.0f} | {r['trained_per_s']:.0f} | "
+        f"{r['data_share']:.1%} |"
+    )
 
 
 def pytest_summary(tail: list[str]) -> str:
@@ -39,22 +49,45 @@ def markdown(report: dict) -> str:
     throughput = steps["throughput"]["result"]
     if throughput:
         lines += ["", "| online step | s/step | candidates/s | trained/s | data share |", "|---|---|---|---|---|"]
-        for key in ("no_rals", "rals"):
-            r = throughput[key]
-            name = (
-                f"no RALS (trains {r['trained']})"
-                if key == "no_rals"
-                else f"RALS (scores {r['candidates']}, trains {r['trained']})"
-            )
-            lines.append(
-                f"| {name} | {r['s_per_step']:.4f} | {r['candidates_per_s']:.0f} | {r['trained_per_s']:.0f} | "
-                f"{r['data_share']:.1%} |"
-            )
+        for prefix, augment in (("kornia_", "kornia (before)"), ("", "fused")):
+            for key in ("no_rals", "rals"):
+                r = throughput.get(prefix + key)
+                if r:
+                    what = f"no RALS (trains {r['trained']})" if key == "no_rals" else "RALS "
+                    what += f"(scores {r['candidates']}, trains {r['trained']})" if key == "rals" else ""
+                    lines.append(step_row(f"{what}, {augment} augmentation", r))
         lines += [
             "",
             f"RALS / no-RALS step time: {throughput['rals_over_no_rals_step_time']:.2f} (stream batches "
             f"{throughput['stream_batches_timed']} timed).",
         ]
+        if "kornia" in throughput:
+            lines.append(f"Before (kornia): {throughput['kornia']}.")
+        if not report["dry_run"]:
+            goals = [
+                f"{key}: {throughput[key]['trained_per_s']:.0f} trained/s (goal {goal}), data share "
+                f"{throughput[key]['data_share']:.1%} (goal <= {GOAL_DATA_SHARE:.0%}): "
+                + (
+                    "met"
+                    if throughput[key]["trained_per_s"] >= goal and throughput[key]["data_share"] <= GOAL_DATA_SHARE
+                    else "missed"
+                )
+                for key, goal in GOAL_TRAINED_PER_S.items()
+            ]
+            lines.append("Issue 42's goals: " + "; ".join(goals) + ".")
+    imagenet = steps.get("imagenet", {}).get("result")
+    if imagenet:
+        lines += [
+            "",
+            f"ImageNet-100 path ({imagenet['images']} synthetic {imagenet['jpeg_px']} px JPEGs, {imagenet['crop_px']} px "
+            "crops, Barlow Twins without RALS, memory of file indices):",
+            "",
+            "| loader | s/step | candidates/s | trained/s | data share |",
+            "|---|---|---|---|---|",
+        ]
+        for loader in ("torch", "dali"):
+            r = imagenet.get(loader)
+            lines.append(step_row(loader, r) if isinstance(r, dict) else f"| {loader} | {r} | | | |")
     syncs = steps["syncs"]["result"]
     if syncs:
         lines += [

@@ -75,9 +75,9 @@ def per_image_recipe(crop_size: int, mean, std, view_cfg):
     """The classic torchvision per-image pipeline of one view (PIL in, normalized tensor out)."""
     from torchvision.transforms import v2
 
-    from solo_ossl.data.augment import _blur_kernel
+    from solo_ossl.data.augment import blur_kernel_size
 
-    blur = _blur_kernel(crop_size)
+    blur = blur_kernel_size(crop_size)
     return v2.Compose(
         [
             v2.RandomResizedCrop(crop_size, scale=(view_cfg.crop_min_scale, view_cfg.crop_max_scale)),
@@ -144,9 +144,9 @@ def part_data(args) -> dict:
 
             ways = {
                 "per-image PIL, decoded arrays": pil_from_arrays,
-                "batched kornia, decoded arrays": lambda b=batched, d=decoded: b(d),
+                "batched (solo_ossl.data.augment), decoded arrays": lambda b=batched, d=decoded: b(d),
                 "per-image PIL, JPEG files": pil_from_jpeg,
-                "torch ImageFolder (PIL decode) + batched kornia": lambda b=batched, f=folder, i=indices: b(f.load(i)),
+                "torch ImageFolder (PIL decode) + batched": lambda b=batched, f=folder, i=indices: b(f.load(i)),
             }
             if dali_available():
                 dali = DaliTransform(

@@ -12,7 +12,7 @@ from torchvision.transforms import v2
 from solo_ossl.args import load_config, load_linear_config
 from solo_ossl.args.schema import ViewAugmentConfig
 from solo_ossl.backbones import BACKBONES
-from solo_ossl.data.augment import ViewAugment
+from solo_ossl.data.augment import MultiViewAugment
 from solo_ossl.data.datasets import EMBEDDED_PATH
 from solo_ossl.losses import simclr_distill_loss_func
 from solo_ossl.memory import build_memory as ReplayMemory
@@ -47,8 +47,11 @@ def _jitter_only(strengths) -> ViewAugmentConfig:
 
 
 def _statistics(x: torch.Tensor) -> tuple[float, float]:
-    """Mean intensity and share of pixels clipped to 0 or 1, in percent."""
-    return 100 * x.mean().item(), 100 * ((x <= 0) | (x >= 1)).float().mean().item()
+    """Mean intensity and share of pixels clipped to 0 or 1, in percent. Within 1e-3 of a bound (a quarter of an
+    8-bit level) counts as clipped: torchvision's grayscale weights sum to 0.9999 and its HSV round trip rounds, so a
+    clipped white comes back as 0.99995 there, which an exact comparison did not count (1.6 points of its 11.4% at
+    SimCLR's strengths); ours keeps it 1.0."""
+    return 100 * x.mean().item(), 100 * ((x <= 1e-3) | (x >= 1 - 1e-3)).float().mean().item()
 
 
 def _torchvision_statistics(images: torch.Tensor, strengths) -> tuple[float, float]:
@@ -61,8 +64,10 @@ def test_batched_colour_jitter_matches_torchvision_statistics_on_real_images(str
     torch.manual_seed(0)
     images = _real_images()
     mean, std = (0.5,) * 3, (0.25,) * 3
-    view = ViewAugment(_jitter_only(strengths), 32, mean, std)
-    ours = view(images) * 0.25 + 0.5  # back to [0, 1]
+    view = MultiViewAugment([_jitter_only(strengths)], 32, mean, std)
+    # The jitter's order is drawn per call (torchvision draws it per image): each image's output has the same
+    # distribution either way, so the statistics agree over calls; 40 calls of 25 images.
+    ours = torch.cat([view(chunk)[0] for chunk in images.split(25)]) * 0.25 + 0.5  # back to [0, 1]
     our_mean, our_clipped = _statistics(ours)
     tv_mean, tv_clipped = _torchvision_statistics(images, strengths)
     # kornia's ColorJiggle gave 37% clipped at SimCLR's strengths against torchvision's 11%.

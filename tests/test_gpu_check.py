@@ -24,12 +24,14 @@ def test_the_gpu_check_dry_run_writes_its_results_file(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     steps = {s["step"]: s for s in report["steps"]}
-    assert set(steps) == {"env", "gpu_tests", "throughput", "syncs", "full"} and report["dry_run"]
+    assert set(steps) == {"env", "gpu_tests", "throughput", "imagenet", "syncs", "full"} and report["dry_run"]
     assert all(s["rc"] == 0 and s["command"] for s in steps.values())
     assert steps["env"]["result"]["versions"]["torch"]
     throughput = steps["throughput"]["result"]
     assert throughput["rals"]["s_per_step"] > 0 and throughput["rals_over_no_rals_step_time"] > 0
     assert 0 <= throughput["no_rals"]["data_share"] <= 1
+    assert throughput["kornia_rals"]["s_per_step"] > 0  # the augmentation's before, in the same process
+    assert steps["imagenet"]["result"]["torch"]["trained_per_s"] > 0
     assert steps["syncs"]["result"]["rals"]["per_local_step"] >= 0
     full = steps["full"]["result"]
     assert full["stream_batches_done"] >= 1 and full["train_s"] > 0

@@ -1,16 +1,18 @@
 """The GPU path, tested on the CPU where it can be (fake and meta devices, given capabilities, counted host reads);
 the tests marked ``gpu`` run it on CUDA and skip without one."""
 
+import functools
 import warnings
 
 import pytest
 import torch
 
 from solo_ossl.args import load_config
-from solo_ossl.data.augment import LinearTrainAugment, MultiViewAugment, random_resized_crop, sampler_devices
+from solo_ossl.data.augment import LinearTrainAugment, MultiViewAugment
 from solo_ossl.data.dali import resolve_dali_device
 from solo_ossl.methods import METHODS
 from solo_ossl.online import end_stream_batch, run_local_steps, train_stream_batch
+from solo_ossl.online.step import memory_features
 from solo_ossl.run.bare import bare_online_run
 from solo_ossl.run.pretrain import run_pretrain
 from solo_ossl.utils import device as device_utils
@@ -28,18 +30,15 @@ def view_configs():
     return load_config(["--config-name", "online/embedded/barlow_rals"]).data.augmentations
 
 
-# ---- 1. kornia's samplers ------------------------------------------------------------------------------------
-def test_augmentation_samplers_stay_on_the_host_when_the_model_moves():
+# ---- 1. the augmentation's parameters ----------------------------------------------------------------------
+def test_augmentation_draws_on_the_host_when_the_model_moves():
     views = MultiViewAugment(view_configs(), 32, *STATS)
     linear = LinearTrainAugment(32, *STATS)
-    keys = list(views.state_dict())
     for module in (views, linear):
-        module.to("meta")  # kornia alone would rebuild its samplers there, and fail (a sampler reads a value)
-        assert sampler_devices(module) == {torch.device("cpu")}
-    # The normalization constants move with the module (each view of the multi-view augmentation has its own).
-    assert linear.normalize.mean.device.type == "meta"
-    assert [view.normalize.mean.device.type for view in views.views] == ["meta", "meta"]
-    assert list(views.state_dict()) == keys
+        module.to("meta")
+        assert {module.recipe.low.device, module.recipe.prob.device} == {torch.device("cpu")}
+        assert module.mean.device.type == "meta"  # the normalization constants move
+    assert list(views.state_dict()) == []  # nothing to save: the random states are the run's
     # Images on a device where no value can be read back: the augmentation needs none of theirs.
     out = views(torch.zeros(6, 3, 32, 32, dtype=torch.uint8, device="meta"))
     assert [v.shape for v in out] == [(6, 3, 32, 32)] * 2 and out[0].device.type == "meta"
@@ -49,25 +48,7 @@ def test_a_method_moved_to_another_device_keeps_host_samplers(tiny_config):
     cfg = tiny_config("online/embedded/barlow_rals")
     model = METHODS[cfg.method.name](cfg, 10, *STATS).to("meta")
     assert model.backbone.conv1.weight.device.type == "meta"
-    assert sampler_devices(model.augment) == {torch.device("cpu")}
-
-
-def test_batched_crop_draws_the_same_boxes_and_pixels_as_the_per_sample_crop():
-    batched = random_resized_crop(32, (0.08, 1.0))
-    per_sample = random_resized_crop(32, (0.08, 1.0))
-    per_sample.flags["cropping_mode"] = "slice"
-    assert batched.flags["cropping_mode"] == "resample"
-    torch.manual_seed(0)
-    params = batched.forward_parameters((4096, 3, 32, 32))
-    torch.manual_seed(0)
-    assert torch.equal(params["src"], per_sample.forward_parameters((4096, 3, 32, 32))["src"])
-    side = params["src"][:, 2] - params["src"][:, 0] + 1
-    area = side.prod(1) / 32**2
-    assert area.min() >= 0.07 and area.max() <= 1.0  # boxes are whole pixels
-    assert 0.45 < area.mean() < 0.6  # uniform area in [0.08, 1], clipped boxes: ~0.53
-    x = torch.rand(64, 3, 32, 32)
-    some = {k: v[:64] if torch.is_tensor(v) and len(v) == 4096 else v for k, v in params.items()}
-    assert torch.allclose(batched(x, params=some), per_sample(x, params=some), atol=1e-5)
+    assert model.augment.recipe.low.device == torch.device("cpu")
 
 
 # ---- 2. DALI's device ----------------------------------------------------------------------------------------
@@ -244,7 +225,8 @@ def test_gpu_online_step_has_no_syncs_inside_the_local_steps(tiny_config):
             caught.extend(str(x.message) for x in w if "synchroniz" in str(x.message))
         finally:
             torch.cuda.set_sync_debug_mode(0)
-        end_stream_batch(run.learner, run.model, batch, log)  # the stream batch's one read
+        features = functools.partial(memory_features, run.learner, run.model)
+        end_stream_batch(run.learner, batch, log, features)  # the stream batch's one read
     assert not caught, caught
 
 

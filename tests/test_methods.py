@@ -25,7 +25,8 @@ def test_a_few_training_steps_lower_the_loss(tiny_config, config):
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert sum(losses[-3:]) / 3 < 0.9 * losses[0], losses
+    # 25 steps lower SimCLR's loss to 0.64-0.93 of its start over seeds 0-4 (0.77-0.89 with the kornia views).
+    assert sum(losses[-3:]) / 3 < 0.95 * losses[0], losses
 
 
 def test_unit_loss_shape_and_group_size(tiny_config):

@@ -113,7 +113,7 @@ class DataConfig:
     # stream with online.stream.order iid or as_stored; no evaluation) | synthetic (generated, for tests)
     dataset: Dataset = Dataset.cifar100
     data_dir: str = "datasets"
-    # torch: images decoded in this process (PIL for imagefolder) and augmented in batches on the device (kornia);
+    # torch: images decoded in this process (PIL for imagefolder) and augmented in batches on the device (solo_ossl.data.augment);
     # dali: an imagefolder's files decoded and augmented by NVIDIA DALI pipelines (extra [dali]); the stream and
     # the memory then carry file indices.
     loader: Loader = Loader.torch

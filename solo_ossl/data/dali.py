@@ -134,7 +134,7 @@ def _normalize(images, mean, std, crop_size: int | None = None, mirror=None):
 
 
 def dali_view(images, view_cfg, crop_size: int, mean, std):
-    """One view of the recipe of ``ViewAugment``: random resized crop, colour jitter, grayscale, gaussian blur,
+    """One view of the recipe of ``solo_ossl.data.augment``: random resized crop, colour jitter, grayscale, gaussian blur,
     solarization, horizontal flip, each applied to a sample with its probability."""
     import nvidia.dali.fn as fn
     import nvidia.dali.types as types

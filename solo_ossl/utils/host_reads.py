@@ -2,8 +2,8 @@
 
 On a GPU each such read of a device tensor waits for every kernel queued before it (a host sync). A CPU run has no
 syncs to profile, so the online step's syncs are counted here by the reads themselves, attributed to the package
-whose code made them. Reads of tensors that live on the host in a GPU run too (kornia's augmentation parameters,
-which ``solo_ossl.data.augment`` keeps on the CPU) are counted as well, under their package.
+whose code made them. Reads of tensors that live on the host in a GPU run too (the augmentation's parameters, drawn
+on the CPU: the jitter order per view) are counted as well, under their own origin, ``augment_parameters``.
 """
 
 import contextlib
@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 READS = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__")
-_ROOTS = {"solo_ossl": Path(__file__).resolve().parents[1]}
+_PACKAGE = Path(__file__).resolve().parents[1]
+_ROOTS = {"augment_parameters": _PACKAGE / "data" / "augment.py", "solo_ossl": _PACKAGE}
 
 
 def _origin(filename: str) -> str:
@@ -32,7 +33,7 @@ def _origin(filename: str) -> str:
 @contextlib.contextmanager
 def count_host_reads() -> Iterator[Counter]:
     """Within the block, count every tensor-to-host read as ``counts[(origin, read)]`` (``origin`` the package of
-    the calling code: ``solo_ossl``, ``kornia``, ``torch``, ...)."""
+    the calling code: ``solo_ossl``, ``augment_parameters``, ``kornia``, ``torch``, ...)."""
     counts: Counter = Counter()
     originals = {name: getattr(torch.Tensor, name) for name in READS}
 
