@@ -80,9 +80,12 @@ def test_a_sweep_runs_as_submitit_jobs_with_the_local_executor(tmp_path):
 
 
 @pytest.mark.skipif(not module_available("submitit"), reason="needs the cluster extra (hydra-submitit-launcher)")
-def test_the_comparison_runner_sends_each_run_as_a_submitit_job(tmp_path, capsys):
+def test_the_comparison_runner_sends_each_run_as_a_submitit_job(tmp_path, capsys, monkeypatch):
     from solo_ossl.compare.cli import compare
 
+    # The local executor runs the two runs' jobs at once: one thread each, as a cluster gives each its cores (two
+    # 2-thread processes on 2 cores took 44 to 110 s here, one thread each 30 to 37 s).
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     from .test_cassle_compare import tiny_compare_args
 
     args = [*tiny_compare_args(tmp_path), "--seeds", "0", "--strategies", "offline", "ours_no_rals"]

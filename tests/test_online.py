@@ -162,6 +162,27 @@ def test_stream_probe_loss_is_logged_after_every_step(tiny_config, tmp_path):
     assert len(rows) == 30 and all(float(r["stream_probe_loss"]) > 0 for r in rows)
 
 
+def test_the_heldout_probe_logs_every_step_and_leaves_training_unchanged(tiny_config, tmp_path):
+    """online.probe_heldout (issue 46's mechanism test): the held-out set's loss after every local step, and the
+    same weights bitwise as a run without it (its views come from their own generator, BN statistics untouched)."""
+    overrides = [*ONLINE, HALF, "++online.max_stream_batches=4", "++method.group_size=4", "++online.k=24"]
+    weights, rows = [], {}
+    for probe in (0, 8):
+        cfg = tiny_config("online/embedded/barlow_rals", *overrides, f"++online.probe_heldout={probe}")
+        cfg.name = f"probe{probe}"
+        weights.append(torch.load(run_pretrain(cfg), map_location="cpu", weights_only=False)["state_dict"])
+        rows[probe] = list(csv_rows(tmp_path / cfg.name / "online_steps.csv"))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert len(rows[8]) == 12 and all(float(r["heldout_probe_loss"]) > 0 for r in rows[8])
+    assert all(r["heldout_probe_loss"] == "" for r in rows[0])
+    losses = [float(r["heldout_probe_loss"]) for r in rows[8]]
+    assert len(set(losses)) > 1  # the weights move under it
+    cfg = tiny_config("online/embedded/barlow_rals", *overrides, "++online.probe_heldout=100000")
+    with pytest.raises(SoloOsslError, match="online.probe_heldout=100000 but the test split has"):
+        run_pretrain(cfg)
+
+
 def test_a_run_log_shows_progress_and_results_without_lightning_noise(tmp_path):
     from .conftest import TINY, run_script
 

@@ -248,6 +248,12 @@ class OnlineConfig:
     # (no gradient, BN running statistics untouched); column stream_probe_loss of online_steps.csv. Costs one
     # extra forward of the stream batch per step, and draws from the RNG, so runs with and without it differ.
     probe_stream_loss: bool = False
+    # Diagnostic (issue 46's mechanism test): after every local step, the SSL loss of a fixed held-out set of this
+    # many test-split images of the first streamed task's classes, on views drawn once from their own generator (no
+    # gradient, BN running statistics untouched): the memory holds those classes from the first stream batch on, so
+    # the set stands for memory samples never trained on. Training is bitwise the same with and without it; column
+    # heldout_probe_loss of online_steps.csv. 0: off. Not counted in images_forward (it is instrumentation).
+    probe_heldout: int = 0
     # Diagnostic: online_candidates.npz, per local step and candidate: stream or memory, label, current and anchor
     # loss, kept; per step the gradient and update norms (solo_ossl.online.candidates). A rule that chooses without
     # scores (random) then scores too, with the same choices.

@@ -16,7 +16,7 @@ import torch
 from solo_ossl.online.learner import OnlineLearner
 from solo_ossl.online.selection import select_candidates, whole_groups
 from solo_ossl.online.slclrs import stream_batch_schedule
-from solo_ossl.online.step import memory_features, optimize_step, probe_loss
+from solo_ossl.online.step import heldout_probe_loss, memory_features, optimize_step, probe_loss
 from solo_ossl.online.steplog import StepValues, StreamBatchLog
 from solo_ossl.utils.distributed import average_gradients, gather_sizes
 
@@ -87,8 +87,9 @@ def run_local_steps(
         learner.images_forward += selected.images_forward + 2 * v1.size(0)
         learner.images_backward += 2 * v1.size(0)
         probe = probe_loss(learner, method, probe_views) if probe_views is not None else log.not_measured
+        heldout = log.not_measured if learner.heldout_images is None else heldout_probe_loss(learner, method, augment)
         learner.note_trained(draw, selected.kept, len(stream), out1, out2)
-        log.step(loss, selected, probe, candidates.size(0), v1.size(0), len(stream) // method.group_size)
+        log.step(loss, selected, (probe, heldout), candidates.size(0), v1.size(0), len(stream) // method.group_size)
         if on_step is not None:
             on_step(
                 dict(

@@ -16,6 +16,8 @@ from solo_ossl.utils.device import capture_rng_states, restore_rng_states
 from solo_ossl.utils.distributed import all_reduce_, gather_to_all
 from solo_ossl.utils.errors import SoloOsslError
 
+HELDOUT_VIEWS_SEED = 46  # the held-out probe's views: one seed for every run, so that all runs probe the same views
+
 
 class MemoryDraw:
     """One local step's memory samples: the samples (on the device the augmentation reads them from), their labels
@@ -50,6 +52,9 @@ class OnlineLearner:
         # This stream batch's trained memory samples with their features, for a feature-keeping memory (MinRed):
         # (the draw's slots, the kept rows or None, the stream's rows, the kept rows' summed projections) per step.
         self.trained_memory: list[tuple[torch.Tensor, torch.Tensor | None, int, torch.Tensor]] = []
+        # online.probe_heldout: the held-out images (uint8, host) and their fixed views, drawn at first use.
+        self.heldout_images: torch.Tensor | None = None
+        self._heldout_views: list[torch.Tensor] | None = None
 
     def shard(self, rank: int, world: int) -> None:
         """Process ``rank`` of ``world``: it trains on its part of every stream batch with its own memory shard
@@ -113,6 +118,15 @@ class OnlineLearner:
         if self.cfg.memory.store == "indices" and len(x):
             x = self.dataset.load(x)
         return MemoryDraw(x.to(samples_device, non_blocking=True), y.to(device, non_blocking=True), slots)
+
+    def heldout_views(self, augment, device: torch.device) -> list[torch.Tensor]:
+        """The held-out set's two views, drawn once with their own seed inside a fork of the CPU generator (the
+        augmentation draws only there), so that training draws what it draws without them."""
+        if self._heldout_views is None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(HELDOUT_VIEWS_SEED)
+                self._heldout_views = augment(self.heldout_images.to(device))
+        return self._heldout_views
 
     def stored_images(self, x: torch.Tensor, device: torch.device) -> torch.Tensor:
         """Images of samples ``x`` as the memory holds them (a memory of indices reads them from the dataset)."""

@@ -24,7 +24,7 @@ def steps_within_budget(budget_s: float, step_s: float, pct_start: float) -> int
 def validate_online(online, group_size: int) -> None:
     """The online section for a method scoring units of ``group_size`` samples."""
     at_least("online", online, 1, "steps_per_batch", "stream_batch_size", "checkpoint_every")
-    at_least("online", online, 0, "max_stream_batches")
+    at_least("online", online, 0, "max_stream_batches", "probe_heldout")
     at_least("online.memory", online.memory, 1, "capacity")
     if online.time_budget_s < 0:
         raise SoloOsslError(f"online.time_budget_s must be >= 0 (0: a fixed N), got {online.time_budget_s}")

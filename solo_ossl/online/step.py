@@ -51,6 +51,15 @@ def probe_loss(learner: OnlineLearner, method, views: list[torch.Tensor]) -> tor
 
 
 @torch.no_grad()
+def heldout_probe_loss(learner: OnlineLearner, method, augment) -> torch.Tensor:
+    """SSL loss of the held-out set (``online.probe_heldout``) on its fixed views, under the weights just updated.
+    Each process computes it whole (its own loss, no gather), so the mean over processes is the same value."""
+    v1, v2 = learner.heldout_views(augment, method.device)
+    with batch_stats_without_update(method):
+        return method.ssl_loss(method(v1), method(v2))
+
+
+@torch.no_grad()
 def memory_features(learner: OnlineLearner, method, x: torch.Tensor) -> torch.Tensor:
     """What a feature-keeping memory (MinRed) stores for samples ``x`` as the memory holds them: the current
     model's L2-normalized projection of the un-augmented images, BatchNorm with batch statistics and its running

@@ -19,6 +19,7 @@ from solo_ossl.utils.errors import check_finite_steps
 # (before the step); unlike "loss" it is not biased by which samples were selected. Empty without scoring, and at
 # local step 0, where RALS selects at random without scoring.
 # stream_probe_loss: with online.probe_stream_loss, the stream batch's loss on fixed views after the step.
+# heldout_probe_loss: with online.probe_heldout, the held-out set's loss on fixed views after the step.
 STEP_COLUMNS = [
     "stream_batch",
     "step",
@@ -29,6 +30,7 @@ STEP_COLUMNS = [
     "stream_selected_ratio",
     "stream_unit_loss",
     "stream_probe_loss",
+    "heldout_probe_loss",
 ]
 
 
@@ -42,6 +44,7 @@ class StepValues:
     share: torch.Tensor
     stream_unit_loss: torch.Tensor
     stream_probe_loss: torch.Tensor
+    heldout_probe_loss: torch.Tensor
 
 
 class StreamBatchLog:
@@ -60,18 +63,19 @@ class StreamBatchLog:
     def schedule(self, group: dict) -> None:
         self.lr_momentum.append((group["lr"], group["momentum"]))
 
-    def step(self, loss, selected, probe, candidates: int, trained: int, stream_units: int) -> None:
+    def step(self, loss, selected, probes, candidates: int, trained: int, stream_units: int) -> None:
         """A local step's SSL ``loss``, its selection (the stream's share, the first ``stream_units`` units' scored
-        loss), the probe loss, and its numbers of candidates and of trained samples."""
+        loss), the probe losses (stream, held-out), and its numbers of candidates and of trained samples."""
         unit_loss = selected.stream_unit_loss(stream_units, self.not_measured)
-        self.per_step.append(torch.stack([loss.detach().float(), selected.share, unit_loss, probe.float()]))
+        values = [loss.detach().float(), selected.share, unit_loss, *(probe.float() for probe in probes)]
+        self.per_step.append(torch.stack(values))
         self.candidates += candidates
         self.sizes.append(trained)
 
     def finish(self) -> StepValues:
         """The host copy of the per-step values (one read of the device), after the finiteness check; the stream
         batch's seconds."""
-        stacked = torch.stack(self.per_step)  # one tensor [N, 4]: one reduction and one copy for all of them
+        stacked = torch.stack(self.per_step)  # one tensor [N, 5]: one reduction and one copy for all of them
         if self.world > 1:
             all_reduce_(stacked, mean=True)
         values = StepValues(*stacked.cpu().unbind(1))
@@ -81,7 +85,8 @@ class StreamBatchLog:
 
     def rows(self, values: StepValues) -> list[list]:
         """The stream batch's rows of ``online_steps.csv``."""
-        measured = zip(values.stream_unit_loss.tolist(), values.stream_probe_loss.tolist(), strict=True)
+        optional = (values.stream_unit_loss, values.stream_probe_loss, values.heldout_probe_loss)
+        measured = zip(*(v.tolist() for v in optional), strict=True)
         return [
             [self.position, step, loss, lr, momentum, size * self.world, share]
             + ["" if math.isnan(v) else v for v in extra]

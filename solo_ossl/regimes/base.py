@@ -75,7 +75,8 @@ class Regime:
         """Restore the regime's state from a checkpoint that ``checkpoint_state`` filled."""
 
     # A stream regime (``driver = "stream"``) also answers: ``position`` (stream batches done), ``unit`` (samples per
-    # selection unit, in which a stream batch splits over processes) and ``plan_stream(stream_batches)``.
+    # selection unit, in which a stream batch splits over processes), ``plan_stream(stream_batches)`` and
+    # ``hold_out(images)`` (online.probe_heldout's set).
 
     def where(self, trainer) -> str:
         """Where training stands, for a message (e.g. a checkpoint saved on preemption)."""

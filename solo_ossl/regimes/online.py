@@ -63,6 +63,10 @@ class OnlineRegime(Regime):
         """The stream's length in stream batches (the momentum targets' tau schedule spans it)."""
         self.learner.total_stream_batches = stream_batches
 
+    def hold_out(self, images: torch.Tensor) -> None:
+        """``online.probe_heldout``'s set (uint8 images): its loss is logged after every local step."""
+        self.learner.heldout_images = images
+
     def open_run(self, run_dir: Path, rank: int, world: int, resuming: bool) -> None:
         self.steps_csv = run_dir / "online_steps.csv"
         if self.learner.cfg.log_candidates:

@@ -11,7 +11,7 @@ from solo_ossl.methods import BaseMethod
 from solo_ossl.model import build_model
 from solo_ossl.online.learner import OnlineLearner
 from solo_ossl.online.stream import StreamBatchSampler, stream_order
-from solo_ossl.run.common import last_task
+from solo_ossl.run.common import heldout_images, last_task
 from solo_ossl.run.validate import validate_pretrain
 from solo_ossl.utils.device import training_device
 
@@ -47,4 +47,6 @@ def bare_online_run(cfg) -> BareOnlineRun:
     order = stream_order(splits.train.targets, tasks, list(range(first, last_task(cfg) + 1)), cfg.seed)
     model = build_model(cfg, splits.num_classes, splits.mean, splits.std, splits.train).to(device).train()
     model.regime.plan_stream(-(-len(order) // cfg.online.stream_batch_size))
+    if cfg.online.probe_heldout:
+        model.regime.hold_out(heldout_images(cfg, splits, tasks))
     return BareOnlineRun(model, model.regime.learner, model.build_optimizer(), splits, order, device)

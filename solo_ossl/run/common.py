@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import torch
 from lightning.pytorch.loggers import CSVLogger, Logger
 from omegaconf import DictConfig, OmegaConf
 
@@ -54,6 +55,25 @@ def write_run_files(cfg: DictConfig, run_dir: Path, order: list[int], task_class
     if rank == 0:
         OmegaConf.save(cfg, run_dir / "config.yaml")
         (run_dir / "class_order.json").write_text(json.dumps({"class_order": order, "tasks": task_classes}))
+
+
+def heldout_images(cfg: DictConfig, splits, task_classes: list[list[int]]) -> torch.Tensor:
+    """``online.probe_heldout``'s set: the first that many test images of the first streamed task's classes, as
+    uint8 images (the loss of memory-like samples that are never trained on, issue 46)."""
+    count, online = cfg.online.probe_heldout, cfg.online
+    if cfg.data.loader == "dali" or not splits.labeled:
+        raise SoloOsslError(
+            "online.probe_heldout needs a labeled test split and the torch loader (it draws fixed views with the "
+            "batched augmentation): set online.probe_heldout=0 here"
+        )
+    classes = torch.tensor(task_classes[1 if online.skip_first_task else 0])
+    indices = torch.isin(splits.test.targets, classes).nonzero().flatten()
+    if len(indices) < count:
+        raise SoloOsslError(
+            f"online.probe_heldout={count} but the test split has {len(indices)} images of the first streamed "
+            f"task's classes: lower online.probe_heldout to at most {len(indices)}"
+        )
+    return splits.test.load(indices[:count])
 
 
 def last_task(cfg: DictConfig) -> int:

@@ -14,7 +14,7 @@ from solo_ossl.data.datasets import collate_readable, loader_workers
 from solo_ossl.eval.monitor import KnnMonitor
 from solo_ossl.online.selection import whole_groups
 from solo_ossl.online.stream import StreamBatchSampler, stream_order
-from solo_ossl.run.common import last_task, write_run_files
+from solo_ossl.run.common import heldout_images, last_task, write_run_files
 from solo_ossl.utils.checkpoint import atomic_save
 from solo_ossl.utils.distributed import set_ranks
 from solo_ossl.utils.errors import SoloOsslError
@@ -71,6 +71,8 @@ def train_stream(setup) -> L.Trainer:
     write_run_files(cfg, setup.run_dir, setup.order, setup.task_classes, rank)
     regime = model.regime
     regime.open_run(setup.run_dir, rank, world, resuming=setup.checkpoint is not None)
+    if cfg.online.probe_heldout:
+        regime.hold_out(heldout_images(cfg, splits, setup.task_classes))
     loader, task_ends = stream_loader(setup, rank, world)
     if len(loader) == 0:
         print(f"the stream is already complete at batch {regime.position}; nothing to train")
