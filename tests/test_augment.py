@@ -177,3 +177,15 @@ def test_an_op_no_view_uses_is_left_out_and_the_linear_recipe_is_crop_and_flip()
     crop = A.resized_crop(x.float() / 255, A.crop_transforms(params.boxes, params.flip, 32, 32), 32)
     assert torch.equal(out, crop)
     assert not params.jitter.any() and not params.gray.any() and 0.35 < params.flip.float().mean() < 0.65
+
+
+def test_views_are_float32_under_a_bf16_run():
+    """The augmentation runs in float32 inside a bf16 autocast region (a training step): the sampling grid is a
+    matmul, and in bf16 it moved the views by up to 0.5 (normalized units)."""
+    augment = A.MultiViewAugment(every_op_views(), 32, (0.5,) * 3, (0.25,) * 3)
+    x = real_like_images(32)
+    torch.manual_seed(0)
+    params = augment.draw(32, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = augment(x, params)
+    assert all(torch.equal(a, b) for a, b in zip(augment(x, params), mixed, strict=True))

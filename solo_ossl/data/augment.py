@@ -15,7 +15,8 @@ launch or host work on a GPU (``benchmarks/augment_ops.py``; numbers in ``benchm
   probability are restored by one masked select;
 - hue rotates in closed form: a pixel keeps its max and min, and its channels follow the HSV sextant formula;
 - grayscale and solarization are masked selects; blur is one grouped separable convolution with a per-sample
-  Gaussian kernel (a unit impulse for samples not blurred, which leaves them bit-exact);
+  Gaussian kernel, run on the blurred samples only (their indices are known on the host, so selecting them reads
+  nothing back from the device; at 224 px the blur is most of the augmentation's compute);
 - normalization comes last; an op whose probability is 0 in every view is left out.
 
 Parameters are drawn on the host from torch's global CPU generator (so a run's random states resume it, and no GPU
@@ -265,6 +266,11 @@ def gaussian_blur(x: Tensor, kernels: Tensor) -> Tensor:
     return F.conv2d(blurred, weight[:, :, None], groups=b * c).view(b, c, h, w)
 
 
+def blur_rows(x: Tensor, kernels: Tensor, rows: Tensor) -> Tensor:
+    """``gaussian_blur`` of the samples ``rows`` (indices on x's device); the others unchanged."""
+    return x.index_copy(0, rows, gaussian_blur(x.index_select(0, rows), kernels.index_select(0, rows)))
+
+
 def solarize(x: Tensor, mask: Tensor) -> Tensor:
     """torchvision's ``RandomSolarize(0.5)`` on the masked samples: pixels at or above 0.5 become 1 - x."""
     return torch.where(_as_factor(mask) & (x >= 0.5), 1 - x, x)
@@ -302,6 +308,14 @@ class BatchAugment(nn.Module):
 
     @torch.no_grad()
     def forward(self, x: Tensor, params: ViewParams | None = None) -> list[Tensor]:
+        # In float32 whatever the run's precision: under bf16 autocast the sampling grid (a matmul) loses the
+        # sub-pixel positions (0.5 in normalized units off the float32 views); the network casts the views itself.
+        if torch.amp.is_autocast_available(x.device.type):
+            with torch.autocast(x.device.type, enabled=False):
+                return self.augment(x, params)
+        return self.augment(x, params)
+
+    def augment(self, x: Tensor, params: ViewParams | None = None) -> list[Tensor]:
         n, _, height, width = x.shape
         if params is None:
             params = self.draw(n, height, width)
@@ -318,8 +332,8 @@ class BatchAugment(nn.Module):
             out = select(jittered, torch.cat([colour_jitter(*chunk) for chunk in chunks]), out)
         if self.steps["gray"]:
             out = select(gray, grayscale(out), out)  # broadcast over the channels
-        if self.steps["blur"]:
-            out = gaussian_blur(out, kernels[0])
+        if self.steps["blur"] and params.blur.any():  # a host tensor: no device read
+            out = blur_rows(out, kernels[0], params.blur.nonzero().flatten().to(x.device, non_blocking=True))
         if self.steps["solarize"]:
             out = solarize(out, sol)
         return list(((out - self.mean) / self.std).split(n))
