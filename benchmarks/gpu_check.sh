@@ -17,8 +17,12 @@
 # (omegaconf 2.4 needs only PyYAML, which the machine has; hydra-core, the entry points' command line, is not on the
 # check's path: it calls the drivers and load_config directly). Then, with the device tool: carry [".whl"] and run
 #   bash benchmarks/gpu_check.sh $OUT
-# NVIDIA DALI is not carried: its wheels are far over the size limit, so its tests skip there with their reason, and
-# the DALI `mixed` path (nvJPEG decoding) is left for a machine that has DALI installed.
+# NVIDIA DALI is not carried: its wheel (nvidia-dali-cuda120 2.4.0, 424 MB) is far over one call's 64 MiB, so its
+# tests skip there with their reason and the `imagenet` step measures the torch loader only. To measure DALI's GPU
+# path (nvJPEG `mixed` decoding, GPU augmentation), split the wheel into 7 parts (`split -b 60M`) under an ignored
+# folder, carry one per back-to-back call (the machine keeps ignored paths while warm, about 30 s between calls),
+# `cat` them back, `pip install --no-deps --target /tmp/gpu_check_site` it, and run
+# `python benchmarks/gpu_check.py imagenet` alone: about 5 of the 15 device minutes go to the transfer.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DRY=""
