@@ -91,10 +91,11 @@ def paired_difference(a: dict[int, float], b: dict[int, float]) -> dict | None:
     return {"seeds": seeds, "diffs": diffs, "mean": mean, "low": mean - half, "high": mean + half}
 
 
-def format_difference(diff: dict) -> tuple[str, str, str]:
-    """(per-seed differences, mean, 95% interval) as table cells."""
-    interval = "–" if math.isnan(diff["low"]) else f"[{diff['low']:+.2f}, {diff['high']:+.2f}]"
-    return ", ".join(f"{d:+.2f}" for d in diff["diffs"]), f"{diff['mean']:+.2f}", interval
+def format_difference(diff: dict, digits: int = 2) -> tuple[str, str, str]:
+    """(per-seed differences, mean, 95% interval) as table cells, with ``digits`` decimals."""
+    f = f"+.{digits}f"
+    interval = "–" if math.isnan(diff["low"]) else f"[{diff['low']:{f}}, {diff['high']:{f}}]"
+    return ", ".join(f"{d:{f}}" for d in diff["diffs"]), f"{diff['mean']:{f}}", interval
 
 
 def paired_rows(cells: dict[Cell, dict[int, dict]], pairs=PAIRS, key: str = "top1") -> list[tuple[Cell, Cell, dict]]:
