@@ -146,7 +146,9 @@ def step_times(config: str, batches: int) -> None:
         runs = {name: bare_online_run(cfg) for name in ("fused", "kornia")}
     fused = runs["kornia"].model.augment
     runs["kornia"].model.augment = KorniaMultiView(
-        list(cfg.data.augmentations), cfg.data.crop_size, fused.mean, fused.std
+        list(cfg.data.augmentations),
+        cfg.data.crop_size,
+        *(t.flatten().tolist() for t in (fused.normalize.mean, fused.normalize.std)),
     )
     dtype = autocast_dtype(resolve_precision(cfg.precision, cfg.accelerator))
     times: dict[str, list[float]] = {name: [] for name in runs}

@@ -111,7 +111,7 @@ class Stopwatch(Callback):
             from tests.augment_reference import KorniaMultiView
 
             data, fused = pl_module.cfg.data, pl_module.augment
-            stats = fused.mean.flatten().tolist(), fused.std.flatten().tolist()
+            stats = fused.normalize.mean.flatten().tolist(), fused.normalize.std.flatten().tolist()
             pl_module.augment = KorniaMultiView(list(data.augmentations), data.crop_size, *stats).to(pl_module.device)
         self.timer.on_train_start(trainer, pl_module)
 

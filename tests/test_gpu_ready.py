@@ -37,7 +37,7 @@ def test_augmentation_draws_on_the_host_when_the_model_moves():
     for module in (views, linear):
         module.to("meta")
         assert {module.recipe.low.device, module.recipe.prob.device} == {torch.device("cpu")}
-        assert module.mean.device.type == "meta"  # the normalization constants move
+        assert module.normalize.mean.device.type == "meta"  # the normalization constants move
     assert list(views.state_dict()) == []  # nothing to save: the random states are the run's
     # Images on a device where no value can be read back: the augmentation needs none of theirs.
     out = views(torch.zeros(6, 3, 32, 32, dtype=torch.uint8, device="meta"))

@@ -27,6 +27,7 @@ with kornia's ops for fixed parameters and with its samplers' distributions.
 import functools
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -78,7 +79,7 @@ class Recipe:
         """Only a random resized crop and a flip (the linear probe's training recipe)."""
         view = dict(brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0, color_jitter_prob=0.0)
         view |= dict(gray_scale_prob=0.0, gaussian_prob=0.0, solarization_prob=0.0, horizontal_flip_prob=flip_prob)
-        return cls.from_views([_Namespace(crop_min_scale=scale[0], crop_max_scale=scale[1], **view)])
+        return cls.from_views([SimpleNamespace(crop_min_scale=scale[0], crop_max_scale=scale[1], **view)])
 
     @property
     def views(self) -> int:
@@ -87,11 +88,6 @@ class Recipe:
     def uses(self, coin: str) -> bool:
         """Whether any view applies this op (fixed when the augmentation is built: no data-dependent branch)."""
         return bool((self.prob[:, COINS.index(coin)] > 0).any())
-
-
-class _Namespace:
-    def __init__(self, **kw) -> None:
-        self.__dict__.update(kw)
 
 
 @dataclass(frozen=True)
@@ -144,9 +140,8 @@ def draw_params(recipe: Recipe, n: int, height: int, width: int) -> ViewParams:
     )
 
 
-@functools.cache
 def _host_constant(values: tuple) -> Tensor:
-    return torch.tensor(values)
+    return _constant(values, (len(values),), torch.device("cpu"), torch.float32)
 
 
 # ---- host-side preparation: what the device ops read, packed for one copy ----------------------------------------
@@ -289,8 +284,7 @@ class BatchAugment(nn.Module):
         self.crop_size = crop_size
         self.blur_size = blur_kernel_size(crop_size)
         self.steps = {coin: recipe.uses(coin) for coin in COINS}
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.normalize = Normalize(mean, std)
 
     def draw(self, n: int, height: int, width: int) -> ViewParams:
         return draw_params(self.recipe, n, height, width)
@@ -328,7 +322,7 @@ class BatchAugment(nn.Module):
         images = x.expand(views, *x.shape).reshape(views * n, *x.shape[1:])
         out = resized_crop(images.float().div_(255), transforms, self.crop_size)
         if self.steps["jitter"]:
-            chunks = zip(out.split(n), columns.view(-1, 6, 1, 1).split(n), params.orders, strict=True)
+            chunks = zip(out.split(n), columns.split(n), params.orders, strict=True)
             out = select(jittered, torch.cat([colour_jitter(*chunk) for chunk in chunks]), out)
         if self.steps["gray"]:
             out = select(gray, grayscale(out), out)  # broadcast over the channels
@@ -336,7 +330,7 @@ class BatchAugment(nn.Module):
             out = blur_rows(out, kernels[0], params.blur.nonzero().flatten().to(x.device, non_blocking=True))
         if self.steps["solarize"]:
             out = solarize(out, sol)
-        return list(((out - self.mean) / self.std).split(n))
+        return list(self.normalize(out).split(n))
 
 
 class MultiViewAugment(BatchAugment):
