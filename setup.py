@@ -25,6 +25,7 @@ setup(
         "tensorboard",  # ++logger=tensorboard
         "safetensors",  # exported backbones (python -m solo_ossl.export)
         "hydra-core>=1.3,<1.4",  # the entry points' command line (solo_ossl/args/cli.py), as solo-learn's
+        "webdataset>=0.2.86",  # ++data.dataset=webdataset: tar shards streamed from disk, URLs or pipes
     ],
     # The base install runs the quick start and every entry point on CPU or GPU with the torch loader.
     extras_require={

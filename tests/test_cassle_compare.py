@@ -148,6 +148,10 @@ def test_comparison_runner_writes_reports_and_skips_finished_runs(tmp_path, caps
     assert all(0 <= float(r["knn_top1"]) <= 100 for r in rows)
     ours = next(r for r in rows if r["strategy"] == "ours")
     assert int(ours["images_forward"]) > int(ours["images_backward"])  # RALS scoring passes are counted
+    for r in rows:  # compute per training image: tasks 2-3 (2 x 64 images), streamed or trained on task by task
+        assert int(r["training_images"]) == 128
+        assert float(r["forwards_per_image"]) == round(int(r["images_forward"]) / 128, 2)
+        assert float(r["backwards_per_image"]) == round(int(r["images_backward"]) / 128, 2)
     for strategy in pair:  # tasks one after another: a 3 x 3 matrix (truncated) and its metrics
         run = tmp_path / f"{strategy}_3_seed0"
         with (run / "task_matrix.csv").open() as f:
@@ -156,7 +160,7 @@ def test_comparison_runner_writes_reports_and_skips_finished_runs(tmp_path, caps
         assert {int(r["after_task"]) for r in matrix} == {1, 2, 3} == {int(r["task"]) for r in matrix}
         assert all(r[m] != "" for r in rows if r["strategy"] == strategy for m in ("average", "forgetting"))
     table = (tmp_path / "results.md").read_text()
-    for label in ("CaSSLe", "| Ours |", "±", "Ours − CaSSLe", "95% interval"):
+    for label in ("CaSSLe", "| Ours |", "±", "Ours − CaSSLe", "95% interval", "per training image (fwd / bwd)"):
         assert label in table
     assert (tmp_path / "results.png").stat().st_size > 1000
 

@@ -17,11 +17,18 @@ class Dataset(StrEnum):
     imagefolder = "imagefolder"
     unlabeled_folder = "unlabeled_folder"
     synthetic = "synthetic"
+    webdataset = "webdataset"
+    live_folder = "live_folder"
 
 
 class BadImage(StrEnum):
     stop = "stop"
     skip = "skip"
+
+
+class WhenBehind(StrEnum):
+    wait = "wait"
+    drop_oldest = "drop_oldest"
 
 
 class Loader(StrEnum):
@@ -107,10 +114,32 @@ class ViewAugmentConfig:
 
 
 @dataclass
+class LiveConfig:
+    """``data.dataset=live_folder``: a folder watched by polling (local disks and network mounts alike), whose new
+    image files form stream batches in the order they arrive (modification time, then name). A writer writes each
+    file under a hidden or non-image name and renames it when complete (names starting with '.' are not read)."""
+
+    poll_s: float = 0.5  # seconds between two listings of the folder while the trainer waits for files
+    # The run stops when no new file has arrived for this long and fewer than a stream batch wait (those that wait
+    # are trained first, cut to whole selection units); also on online.max_stream_batches, or SIGTERM (it saves
+    # last.ckpt: the same command continues with the files not yet trained on).
+    idle_timeout_s: float = 60.0
+    # Files arriving faster than the trainer trains: at most max_pending files wait in the queue (0: no bound). wait:
+    # the files beyond it stay on disk and join the queue in arrival order as it drains (none is lost; the stream
+    # falls behind); drop_oldest: the oldest waiting files are dropped (never trained on; counted as dropped_files
+    # and listed in stream_files.csv), so that the stream keeps up with the newest.
+    max_pending: int = 0
+    when_behind: WhenBehind = WhenBehind.wait
+
+
+@dataclass
 class DataConfig:
     # cifar10 | cifar100 (torchvision) | npz (arrays x_train/y_train/x_test/y_test) | embedded (shipped subset)
     # | imagefolder (train/<class>/*, val/<class>/*) | unlabeled_folder (every image under data_dir, no labels: a
     # stream with online.stream.order iid or as_stored; no evaluation) | synthetic (generated, for tests)
+    # | webdataset (online: tar shards streamed in their stored order; data_dir is their brace pattern, URL or pipe:
+    # command; python main_shards.py writes any dataset as shards) | live_folder (online: image files streamed as
+    # they land in data_dir; data.live)
     dataset: Dataset = Dataset.cifar100
     data_dir: str = "datasets"
     # torch: images decoded in this process (PIL for imagefolder) and augmented in batches on the device (solo_ossl.data.augment);
@@ -144,6 +173,7 @@ class DataConfig:
     train_per_class: int = 0
     synthetic_num_classes: int = 10
     synthetic_per_class: int = 32
+    live: LiveConfig = field(default_factory=LiveConfig)
     augmentations: list[ViewAugmentConfig] = field(
         default_factory=lambda: [ViewAugmentConfig(), ViewAugmentConfig(solarization_prob=0.2)]
     )
@@ -214,6 +244,9 @@ class StreamConfig:
     # iid: every streamed sample in one seeded shuffle, classes mixed (no task boundaries, no task checkpoints);
     # as_stored: the dataset's own order (an unlabeled folder's path order: a recorded stream).
     order: StreamOrder = StreamOrder.class_incremental
+    # class_incremental: this share of every task's samples is moved into its neighbouring tasks (blurry task
+    # boundaries, as in SCALE and Si-Blurry; solo_ossl.online.stream.task_segments). 0: sharp boundaries.
+    blurry: float = 0.0
 
 
 @dataclass

@@ -29,10 +29,16 @@ def validate_processes(cfg) -> None:
 def validate_data(data) -> None:
     at_least("data", data, 1, "num_tasks", "crop_size", "load_size", "synthetic_num_classes", "synthetic_per_class")
     at_least("data", data, 0, "num_workers", "train_per_class", "dali_threads", "dali_cache_gb", "last_task")
-    if data.loader == "dali" and data.dataset != "imagefolder":
+    if data.loader == "dali" and data.dataset not in ("imagefolder", "webdataset"):
         raise SoloOsslError(
-            f"data.loader=dali reads image files: it needs data.dataset=imagefolder, not '{data.dataset}' "
-            "(array datasets are augmented in batches by the torch loader)"
+            f"data.loader=dali decodes encoded images: it needs data.dataset=imagefolder or webdataset, not "
+            f"'{data.dataset}' (array datasets are augmented in batches by the torch loader)"
+        )
+    at_least("data.live", data.live, 0, "max_pending")
+    if data.live.poll_s <= 0 or data.live.idle_timeout_s <= 0:
+        raise SoloOsslError(
+            f"data.live.poll_s and data.live.idle_timeout_s must be positive seconds, got {data.live.poll_s} and "
+            f"{data.live.idle_timeout_s}"
         )
     if data.last_task > data.num_tasks:
         raise SoloOsslError(f"data.last_task={data.last_task} is beyond data.num_tasks={data.num_tasks}")

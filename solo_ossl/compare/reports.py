@@ -26,6 +26,9 @@ FIELDS = [
     "train_seconds",
     "images_forward",
     "images_backward",
+    "training_images",
+    "forwards_per_image",
+    "backwards_per_image",
     "checkpoint",
     "task1_fingerprint",
     "machine",
@@ -186,8 +189,8 @@ def write_reports(results: list[dict], output_dir: Path, title: str, baselines: 
         "",
         "## Compute per run (mean over seeds)",
         "",
-        "| strategy | steps | epochs | train s | image-views forwarded | back-propagated |",
-        "|---|---|---|---|---|---|",
+        "| strategy | steps | epochs | train s | image-views forwarded | back-propagated | per training image (fwd / bwd) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for cell in ordered:
         runs = list(cells[cell].values())
@@ -195,10 +198,19 @@ def write_reports(results: list[dict], output_dir: Path, title: str, baselines: 
         mean = {k: statistics.mean(r[k] for r in runs) for k in ("train_seconds", "images_forward", "images_backward")}
         lines.append(
             f"| {label(cell)} | {cell[1]} | {epochs if epochs is not None else '–'} | {mean['train_seconds']:.0f} | "
-            f"{_count(mean['images_forward'])} | {_count(mean['images_backward'])} |"
+            f"{_count(mean['images_forward'])} | {_count(mean['images_backward'])} | {per_image(runs)} |"
         )
     (output_dir / "results.md").write_text("\n".join(lines) + "\n")
     plot_results(cells, columns, output_dir / "results.png", title)
+
+
+def per_image(runs: list[dict]) -> str:
+    """Image-views forwarded and back-propagated per training image, mean over seeds ('–' for results recorded
+    before the runner wrote them)."""
+    if any("forwards_per_image" not in r for r in runs):
+        return "–"
+    forward, backward = (statistics.mean(r[k] for r in runs) for k in ("forwards_per_image", "backwards_per_image"))
+    return f"{forward:.1f} / {backward:.1f}"
 
 
 def plot_results(cells: dict[Cell, dict[int, dict]], columns, path: Path, title: str) -> None:

@@ -26,12 +26,15 @@ METRICS = ("average", "forgetting", "forward_transfer")
 
 
 class ImageCounter(Callback):
-    """Image-views through the model in offline/CaSSLe training (CaSSLe adds a no-grad frozen forward)."""
+    """Image-views through the model in offline/CaSSLe training (CaSSLe adds a no-grad frozen forward), and the
+    distinct training images they came from."""
 
     def __init__(self) -> None:
         self.forward = self.backward = 0
+        self.seen: set[int] = set()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.seen.update(batch[0].tolist())
         views = sum(v.size(0) for v in batch[1])
         self.backward += views
         self.forward += views * pl_module.regime.forwards_per_trained_view
@@ -111,7 +114,8 @@ def plot_matrices(matrices: dict[str, list[list[float]]], path: Path, title: str
 
 
 def train(strategy: str, steps: int, seed: int, comparison: Comparison, out: Path, task1: Path) -> tuple:
-    """Train ``strategy`` at N = ``steps``; its final checkpoint, epochs, image-views forwarded / back-propagated."""
+    """Train ``strategy`` at N = ``steps``; its final checkpoint, epochs, image-views forwarded / back-propagated, and
+    the distinct training images (an online run's streamed samples)."""
     row = STRATEGIES[strategy]
     config = row.config_name(comparison.dataset, comparison.method)
     seeded = [*comparison.common, *row.overrides, f"++seed={seed}", f"++online.memory.seed={seed}"]
@@ -131,8 +135,9 @@ def train(strategy: str, steps: int, seed: int, comparison: Comparison, out: Pat
         cfg.online.steps_per_batch = steps
         final = run_pretrain(cfg)
         online = read_checkpoint(final)["online"]
-        return final, epochs, online["images_forward"], online["images_backward"]
-    return final, epochs, counter.forward, counter.backward
+        streamed = json.loads((final.parent / "stream.json").read_text())["num_samples"]
+        return final, epochs, online["images_forward"], online["images_backward"], streamed
+    return final, epochs, counter.forward, counter.backward, len(counter.seen)
 
 
 def run_strategy(strategy: str, steps: int, seed: int, comparison: Comparison) -> dict:
@@ -159,7 +164,7 @@ def run_strategy(strategy: str, steps: int, seed: int, comparison: Comparison) -
     task1, fingerprint = comparison.task1.start(seed)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    final, epochs, forward, backward = train(strategy, steps, seed, comparison, out, task1)
+    final, epochs, forward, backward, images = train(strategy, steps, seed, comparison, out, task1)
     seconds = time.perf_counter() - start
     result = {
         "strategy": strategy,
@@ -173,6 +178,10 @@ def run_strategy(strategy: str, steps: int, seed: int, comparison: Comparison) -
         "train_seconds": round(seconds, 1),
         "images_forward": int(forward),
         "images_backward": int(backward),
+        # Compute per sample, the field's equal-compute measure (CLA, CLIMB): image-views per training image.
+        "training_images": int(images),
+        "forwards_per_image": round(forward / max(images, 1), 2),
+        "backwards_per_image": round(backward / max(images, 1), 2),
         "checkpoint": str(final),
         "task1_fingerprint": fingerprint,
         "machine": machine_name(),

@@ -87,6 +87,13 @@ class FileIndexDataset(Dataset):
         """Encoded bytes of the files at ``indices``."""
         return [self._read_one(i) for i in indices.tolist()]
 
+    def where(self, i: int) -> str:
+        """Sample ``i`` named for an error message."""
+        return str(self.files[i])
+
+    def decodes(self, i: int) -> bool:
+        return _decodes(self.files[i])
+
     def _read_one(self, i: int) -> np.ndarray:
         encoded = self.cache.get(i)
         if encoded is not None:
@@ -307,15 +314,15 @@ class DaliTransform(nn.Module):
 
     def _decode_error(self, indices: torch.Tensor, error: RuntimeError) -> Exception:
         """Name the file DALI failed on (its message gives the sample's position in the batch, '#3')."""
-        files = [self.dataset.files[i] for i in indices.tolist()]
+        samples = indices.tolist()
         match = re.search(r"failure: '#(\d+)'", str(error))
-        if match and int(match.group(1)) < len(files):
-            culprit = files[int(match.group(1))]
+        if match and int(match.group(1)) < len(samples):
+            culprit = samples[int(match.group(1))]
         else:
-            culprit = next((f for f in files if not _decodes(f)), None)
+            culprit = next((i for i in samples if not self.dataset.decodes(i)), None)
         if culprit is None:
             return error
-        return SoloOsslError(f"cannot decode image {culprit} (DALI); remove or replace the file")
+        return SoloOsslError(f"cannot decode image {self.dataset.where(culprit)} (DALI); remove or replace the file")
 
     @torch.no_grad()
     def forward(self, indices: torch.Tensor, device: torch.device | None = None) -> list[torch.Tensor] | torch.Tensor:
@@ -358,7 +365,12 @@ def use_dali(data_cfg, splits, seed: int, accelerator: str = "auto"):
     if data_cfg.loader != "dali":
         return splits, None
     cache = int(data_cfg.dali_cache_gb * 2**30)
-    train, test = file_index_dataset(splits.train, cache), file_index_dataset(splits.test)
+    if data_cfg.dataset == "webdataset":  # the shards' encoded images by stream position; no test split
+        from solo_ossl.data.shards import ShardBytes
+
+        train, test = ShardBytes(splits.train), FileIndexDataset([], torch.empty(0, dtype=torch.long), [])
+    else:
+        train, test = file_index_dataset(splits.train, cache), file_index_dataset(splits.test)
     splits = dataclasses.replace(splits, train=train, test=test)
     device = resolve_dali_device(data_cfg.dali_device, accelerator)
     return splits, dali_transforms(data_cfg, train, test, splits.mean, splits.std, seed, device)

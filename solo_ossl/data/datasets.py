@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from solo_ossl.data.images import IMAGE_EXTENSIONS, decode_or_skip
 from solo_ossl.utils.errors import SoloOsslError
 
 EMBEDDED_PATH = Path(__file__).resolve().parent / "embedded" / "cifar100_subset.npz"
@@ -23,12 +23,9 @@ CIFAR10_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 
 def normalization_stats(dataset: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The per-channel (mean, std) that ``data.dataset``'s images are normalized with, on a 0-1 scale."""
-    if dataset in ("imagefolder", "unlabeled_folder"):
+    if dataset in ("imagefolder", "unlabeled_folder", "live_folder", "webdataset"):
         return IMAGENET_STATS
     return CIFAR10_STATS if dataset == "cifar10" else CIFAR100_STATS
-
-
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 class ArrayDataset(Dataset):
@@ -92,27 +89,13 @@ class ImageFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def _decode(self, index: int) -> torch.Tensor:
-        path = self.files[index]
-        try:
-            with Image.open(path) as img:
-                img = img.convert("RGB")
-                scale = self.load_size / min(img.size)
-                w, h = max(self.load_size, round(img.width * scale)), max(self.load_size, round(img.height * scale))
-                img = img.resize((w, h), Image.BILINEAR)
-                left, top = (w - self.load_size) // 2, (h - self.load_size) // 2
-                img = img.crop((left, top, left + self.load_size, top + self.load_size))
-                array = np.asarray(img, dtype=np.uint8)
-        except (OSError, UnidentifiedImageError) as e:
-            if not self.skip_bad:
-                raise SoloOsslError(
-                    f"cannot decode image {path}: {e}; remove or replace the file, or pass ++data.on_bad_image=skip"
-                ) from e
-            if index not in self.skipped:
-                print(f"warning: skipped the unreadable image {path} ({e})", flush=True)
-                self.skipped.add(index)
+    def _decode(self, index: int) -> torch.Tensor | None:
+        if index in self.skipped:
             return None
-        return torch.from_numpy(array.copy()).permute(2, 0, 1)
+        image = decode_or_skip(self.files[index], self.load_size, str(self.files[index]), self.skip_bad)
+        if image is None:
+            self.skipped.add(index)
+        return image
 
     def __getitem__(self, index: int):
         return index, self._decode(index), self.targets[index]
@@ -150,12 +133,17 @@ def synthetic_arrays(num_classes: int, per_class: int, size: int, seed: int) -> 
 
 @dataclass
 class Splits:
-    train: Dataset
+    train: Dataset  # an indexed dataset; a stream-only source (ShardIndex, LiveFolder) for webdataset and live_folder
     test: Dataset
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
     labeled: bool = True  # False: targets are -1 (an unlabeled folder); evaluation needs labels
+
+
+def empty_split(size: int) -> "ArrayDataset":
+    """A split without images (the test split of data that has none)."""
+    return ArrayDataset(torch.empty((0, 3, size, size), dtype=torch.uint8), torch.empty(0, dtype=torch.long))
 
 
 def _limit_per_class(dataset: ArrayDataset, per_class: int) -> ArrayDataset:
@@ -212,12 +200,21 @@ def build_datasets(data_cfg, seed: int = 0) -> Splits:
         if train.classes != test.classes:
             raise SoloOsslError(f"{root}/train and {root}/val have different class folders")
         return Splits(train, test, len(train.classes), *stats)
+    elif name == "webdataset":
+        from solo_ossl.data.shards import index_shards
+
+        index = index_shards(data_cfg.data_dir)
+        mean, std = index.stats or stats
+        return Splits(index, empty_split(data_cfg.load_size), max(index.num_classes, 1), mean, std, index.labeled)
+    elif name == "live_folder":
+        from solo_ossl.data.live import LiveFolder
+
+        return Splits(LiveFolder(Path(data_cfg.data_dir)), empty_split(data_cfg.load_size), 1, *stats, labeled=False)
     else:  # unlabeled_folder (the schema's Dataset enum has no other value)
         train = ImageFolderDataset(
             data_cfg.data_dir, data_cfg.load_size, labeled=False, on_bad_image=data_cfg.on_bad_image
         )
-        size = data_cfg.load_size
-        test = ArrayDataset(torch.empty((0, 3, size, size), dtype=torch.uint8), torch.empty(0, dtype=torch.long))
+        test = empty_split(data_cfg.load_size)
         # No classes: one placeholder output for the online classifier, whose loss is 0 without labels.
         return Splits(train, test, 1, *stats, labeled=False)
     train = _limit_per_class(train, data_cfg.train_per_class)

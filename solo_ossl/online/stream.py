@@ -1,5 +1,7 @@
 """The class-incremental stream: task after task, shuffled within each task, cut into batches."""
 
+import math
+
 import torch
 from torch.utils.data import Sampler
 
@@ -7,13 +9,47 @@ from solo_ossl.data.tasks import task_sample_indices
 from solo_ossl.utils.errors import SoloOsslError
 
 
-def stream_order(
-    targets: torch.Tensor, task_classes: list[list[int]], tasks: list[int], seed: int, order: str = "class_incremental"
-) -> torch.Tensor:
-    """Dataset indices in stream order: ``class_incremental``, the given tasks in order, each task's samples in a
-    seeded shuffle; ``iid``, the same samples in one seeded shuffle; ``as_stored``, the same samples in dataset
-    order (an unlabeled folder's path order: a recorded stream). Unlabeled data (targets -1) has no tasks: every
-    sample is streamed, and only ``iid`` and ``as_stored`` apply."""
+def task_segments(
+    targets: torch.Tensor,
+    task_classes: list[list[int]],
+    tasks: list[int],
+    generator: torch.Generator,
+    blurry: float = 0.0,
+) -> list[torch.Tensor]:
+    """Each streamed task's samples in stream order: the task's samples in a seeded shuffle. With ``blurry`` > 0
+    (blurry task boundaries, as in SCALE's and Si-Blurry's streams), that share of every task's samples (the last of
+    its shuffle) moves to a neighbouring task (the previous or the next, drawn per sample; the first and the last
+    task have one neighbour), and every task's segment is shuffled again with the samples it received."""
+    segments = [
+        idx[torch.randperm(len(idx), generator=generator)] for idx in task_sample_indices(targets, task_classes, tasks)
+    ]
+    if blurry <= 0 or len(segments) < 2:
+        return segments
+    received: list[list[torch.Tensor]] = [[] for _ in segments]
+    for t, segment in enumerate(segments):
+        moved = round(blurry * len(segment))
+        segments[t], leaving = segment[: len(segment) - moved], segment[len(segment) - moved :]
+        neighbours = [n for n in (t - 1, t + 1) if 0 <= n < len(segments)]
+        pick = torch.randint(len(neighbours), (moved,), generator=generator)
+        for i, n in enumerate(neighbours):
+            received[n].append(leaving[pick == i])
+    merged = [torch.cat([segment, *incoming]) for segment, incoming in zip(segments, received, strict=True)]
+    return [m[torch.randperm(len(m), generator=generator)] for m in merged]
+
+
+def stream_segments(
+    targets: torch.Tensor,
+    task_classes: list[list[int]],
+    tasks: list[int],
+    seed: int,
+    order: str = "class_incremental",
+    blurry: float = 0.0,
+) -> list[torch.Tensor]:
+    """Dataset indices in stream order, as segments: ``class_incremental``, one segment per task in order
+    (``task_segments``; its boundaries are the stream's task ends); ``iid``, the same samples in one seeded shuffle;
+    ``as_stored``, the same samples in dataset order (an unlabeled folder's path order: a recorded stream). Unlabeled
+    data (targets -1) has no tasks: every sample is streamed, and only ``iid`` and ``as_stored`` apply. The orders
+    other than ``class_incremental`` are one segment (no task ends)."""
     generator = torch.Generator().manual_seed(seed)
     if bool((targets < 0).all()):
         if order == "class_incremental":
@@ -22,13 +58,38 @@ def stream_order(
             )
         samples = torch.arange(len(targets))
     else:
-        parts = task_sample_indices(targets, task_classes, tasks)
-        samples = torch.cat([idx[torch.randperm(len(idx), generator=generator)] for idx in parts])
+        segments = task_segments(targets, task_classes, tasks, generator, blurry)
+        if order == "class_incremental":
+            return segments
+        samples = torch.cat(segments)
     if order == "iid":
-        return samples[torch.randperm(len(samples), generator=generator)]
-    if order == "as_stored":
-        return samples.sort().values
-    return samples
+        return [samples[torch.randperm(len(samples), generator=generator)]]
+    return [samples.sort().values]
+
+
+def stream_order(
+    targets: torch.Tensor,
+    task_classes: list[list[int]],
+    tasks: list[int],
+    seed: int,
+    order: str = "class_incremental",
+    blurry: float = 0.0,
+) -> torch.Tensor:
+    """The dataset indices of ``stream_segments``, one after another."""
+    return torch.cat(stream_segments(targets, task_classes, tasks, seed, order, blurry))
+
+
+def task_ends(segments: list[torch.Tensor], tasks: list[int]) -> list[tuple[int, int]]:
+    """(task, samples streamed through its end) of a class-incremental stream's segments."""
+    ends = torch.tensor([len(s) for s in segments]).cumsum(0).tolist()
+    return list(zip(tasks, ends, strict=True))
+
+
+def batch_task_ends(ends: list[tuple[int, int]], batch_size: int, num_samples: int) -> dict[int, int]:
+    """{stream batches done: task} at each task end of a stream cut at ``num_samples``: the stream batch that holds a
+    task's last sample ends it."""
+    last = math.ceil(num_samples / batch_size)
+    return {min(math.ceil(end / batch_size), last): task for task, end in ends}
 
 
 class StreamBatchSampler(Sampler[list[int]]):

@@ -11,6 +11,8 @@ NOISE = (
 NOISY_WARNINGS = (
     r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # lightning/pytorch/utilities/_pytree.py
     r"You defined a `validation_step` but have no `val_dataloader`",  # online runs validate through the kNN monitor
+    # A shard stream's workers take whole stream batches in turn, so its length holds (solo_ossl.data.shards).
+    r"Your `IterableDataset` has `__len__` defined",
 )
 
 
