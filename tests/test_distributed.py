@@ -95,6 +95,22 @@ def test_two_process_online_run_shards_the_stream_and_memory_and_resumes_exactly
         assert torch.equal(value, resumed["state_dict"][key]), key
     last = middle
 
+    # The same stream from WebDataset shards, written in this config's stream order (the memory holds images): each
+    # process reads its part of every stream batch, and the run reaches the same weights.
+    from solo_ossl.run.shards import write_dataset_shards
+
+    pattern = write_dataset_shards(load_config(ONLINE), tmp_path / "shards", samples_per_shard=50)
+    sharded = [
+        "++data.dataset=webdataset",
+        f"++data.data_dir='{pattern}'",
+        "++data.load_size=16",
+        "++data.num_workers=0",
+    ]
+    two_processes("main_pretrain.py", *ONLINE, *TWO, out, "++name=sharded", "++online.memory.store=images", *sharded)
+    from_shards = torch.load(tmp_path / "sharded" / "final.ckpt", weights_only=False)
+    for key, value in full["state_dict"].items():
+        assert torch.equal(value, from_shards["state_dict"][key]), key
+
     # A different number of processes cannot take over the memory shards.
     one = run_script("main_pretrain.py", *ONLINE, out, "++name=cut", f"++resume={last}")
     assert one.returncode == 2 and "saved by 2 process(es) and this run has 1" in one.stderr

@@ -22,6 +22,7 @@ from solo_ossl.data.shards import ShardBatches, index_shards
 from solo_ossl.online.stream import StreamBatchSampler, stream_order, stream_segments
 from solo_ossl.run.pretrain import run_pretrain
 from solo_ossl.run.shards import write_dataset_shards
+from solo_ossl.utils.errors import SoloOsslError
 
 from .conftest import ROOT, TINY
 
@@ -109,6 +110,13 @@ def test_shards_without_their_index_are_counted(shards, tmp_path):
     index = index_shards(str(tmp_path / "train-{000000..000003}.tar"))
     labels = next(iter(ShardBatches(index_shards(shards), 400, 400, 0, 1)))[2]
     assert index.counts == [100] * 4 and index.task_ends == [] and index.num_classes == int(labels.max()) + 1
+    piped = index_shards(f"pipe:cat {tmp_path}/train-{{000000..000003}}.tar")  # a command's output, as a URL's
+    assert piped.urls[0] == f"pipe:cat {tmp_path}/train-000000.tar" and piped.counts == index.counts
+    # A shard cut short after its index was written: a clear error, not a stall or a short stream.
+    cut = index_shards(shards)
+    cut.counts[-1] += 5
+    with pytest.raises(SoloOsslError, match="the shards end after 400 samples, and their index lists 405"):
+        list(ShardBatches(cut, 32, 405, 10, 13))
 
 
 def command(*overrides: str) -> list[str]:

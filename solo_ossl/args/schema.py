@@ -143,8 +143,8 @@ class DataConfig:
     dataset: Dataset = Dataset.cifar100
     data_dir: str = "datasets"
     # torch: images decoded in this process (PIL for imagefolder) and augmented in batches on the device (solo_ossl.data.augment);
-    # dali: an imagefolder's files decoded and augmented by NVIDIA DALI pipelines (extra [dali]); the stream and
-    # the memory then carry file indices.
+    # dali: an imagefolder's files (or webdataset shards' images) decoded and augmented by NVIDIA DALI pipelines
+    # (extra [dali]); the stream and the memory then carry file indices (stream positions).
     loader: Loader = Loader.torch
     dali_device: DaliDevice = DaliDevice.auto  # auto: the device the run trains on (from accelerator)
     dali_threads: int = 0  # DALI worker threads; 0: min(8, CPU cores)

@@ -10,6 +10,7 @@ too: without the sidecar their samples are counted by one pass over them, and th
 """
 
 import io
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -191,8 +192,7 @@ class ShardBatches(IterableDataset):
         before it in that shard are skipped undecoded."""
         shard, offset = self.index.locate(position)
         samples = raw_samples(self.index.urls[shard:])
-        for _ in range(offset):
-            next(samples)
+        next(itertools.islice(samples, offset, offset), None)  # skip ``offset`` samples, undecoded
         return samples
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -203,7 +203,12 @@ class ShardBatches(IterableDataset):
         samples = self.samples_from(self.batch_bounds(self.start)[0])
         for batch in range(self.start, self.stop):
             first, end = self.batch_bounds(batch)
-            raw = [next(samples) for _ in range(end - first)]
+            raw = list(itertools.islice(samples, end - first))
+            if len(raw) < end - first:
+                raise SoloOsslError(
+                    f"the shards end after {first + len(raw)} samples, and their index lists {self.index.num_samples}: "
+                    f"a shard was cut or replaced; write the shards again, or remove {SIDECAR} to count them"
+                )
             if (batch - self.start) % workers != worker:
                 continue
             mine = self.share(batch)

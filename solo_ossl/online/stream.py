@@ -67,16 +67,9 @@ def stream_segments(
     return [samples.sort().values]
 
 
-def stream_order(
-    targets: torch.Tensor,
-    task_classes: list[list[int]],
-    tasks: list[int],
-    seed: int,
-    order: str = "class_incremental",
-    blurry: float = 0.0,
-) -> torch.Tensor:
-    """The dataset indices of ``stream_segments``, one after another."""
-    return torch.cat(stream_segments(targets, task_classes, tasks, seed, order, blurry))
+def stream_order(*args, **kwargs) -> torch.Tensor:
+    """The dataset indices of ``stream_segments`` (same arguments), one segment after another."""
+    return torch.cat(stream_segments(*args, **kwargs))
 
 
 def task_ends(segments: list[torch.Tensor], tasks: list[int]) -> list[tuple[int, int]]:
