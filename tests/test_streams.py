@@ -137,11 +137,15 @@ def run_until_checkpoint_then_kill(cmd: list[str], run_dir: Path, env: dict) -> 
 
 
 def test_a_shard_stream_killed_with_sigkill_resumes_to_the_uninterrupted_weights(tiny_config, shards, tmp_path):
-    overrides = [*EMBEDDED_TINY, *STREAM, *shard_args(shards), "++online.stream_batch_size=16"]
-    overrides += ["++online.checkpoint_every=4", f"++output_dir={tmp_path}"]
+    overrides = [*EMBEDDED_TINY, *STREAM, *shard_args(shards)]
+    overrides += ["++online.checkpoint_every=3", f"++output_dir={tmp_path}"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     full = run_pretrain(tiny_config("online/embedded/simclr", *overrides, "++name=full"))
     run_until_checkpoint_then_kill(command(*overrides, "++name=killed"), tmp_path / "killed", env)
+    saved = torch.load(tmp_path / "killed" / "checkpoints" / "last.ckpt", weights_only=False)
+    streamed = saved["online"]["position"] * 32  # the checkpoint's (shard, offset): where the rerun continues
+    where = saved["callbacks"]["ShardPosition"]
+    assert (Path(where["shard"]).name, where["offset"]) == (f"train-{streamed // 100:06d}.tar", streamed % 100)
     again = subprocess.run(command(*overrides, "++name=killed"), env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert "resuming the stream at batch" in again.stdout

@@ -91,7 +91,7 @@ class ShardPosition(Callback):
 
     def state_dict(self) -> dict:
         index = self.source.index
-        shard, offset = index.locate(self.position * self.source.batch_size)
+        shard, offset = index.locate(min(self.position * self.source.batch_size, self.source.samples))
         url = index.urls[shard] if shard < len(index.urls) else ""
         return {"shard": url, "offset": offset, "shards": index.fingerprint()}
 
