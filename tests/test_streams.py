@@ -4,6 +4,7 @@ trains every file once across a SIGKILL; blurry task boundaries; the live queue'
 
 import collections
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -123,9 +124,8 @@ def command(*overrides: str) -> list[str]:
     return [sys.executable, str(ROOT / "main_pretrain.py"), "--config-name", "online/embedded/simclr", *overrides]
 
 
-def run_until_checkpoint_then_kill(cmd: list[str], run_dir: Path, env: dict) -> None:
-    """Start ``cmd``, and SIGKILL it as soon as it has saved its first checkpoint (mid-stream)."""
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def kill_after_checkpoint(process: subprocess.Popen, run_dir: Path) -> None:
+    """SIGKILL ``process`` as soon as its run has saved its first checkpoint (mid-stream)."""
     last = run_dir / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 240
     while not last.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -136,12 +136,16 @@ def run_until_checkpoint_then_kill(cmd: list[str], run_dir: Path, env: dict) -> 
     assert last.exists() and not (run_dir / "final.ckpt").exists()
 
 
+def start(cmd: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
 def test_a_shard_stream_killed_with_sigkill_resumes_to_the_uninterrupted_weights(tiny_config, shards, tmp_path):
     overrides = [*EMBEDDED_TINY, *STREAM, *shard_args(shards)]
     overrides += ["++online.checkpoint_every=3", f"++output_dir={tmp_path}"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     full = run_pretrain(tiny_config("online/embedded/simclr", *overrides, "++name=full"))
-    run_until_checkpoint_then_kill(command(*overrides, "++name=killed"), tmp_path / "killed", env)
+    kill_after_checkpoint(start(command(*overrides, "++name=killed"), env), tmp_path / "killed")
     saved = torch.load(tmp_path / "killed" / "checkpoints" / "last.ckpt", weights_only=False)
     streamed = saved["online"]["position"] * 32  # the checkpoint's (shard, offset): where the rerun continues
     where = saved["callbacks"]["ShardPosition"]
@@ -173,19 +177,22 @@ def test_a_live_folder_trains_every_file_once_across_a_sigkill(tmp_path):
     folder, out = tmp_path / "incoming", tmp_path / "runs"
     folder.mkdir()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    files, rate = 96, 0.08  # 12.5 files a second, while the run trains (8 s)
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(folder), str(files), str(rate), str(EMBEDDED_PATH)])
+    files, rate = 96, 0.08  # 12.5 files a second (8 s), from when the run is waiting for them
     overrides = [*TINY, "++data.dataset=live_folder", f"++data.data_dir={folder}", "++online.skip_first_task=false"]
     overrides += ["++online.stream_batch_size=16", "++online.steps_per_batch=3", "++online.memory.capacity=64"]
-    overrides += ["++online.checkpoint_every=2", "++data.live.poll_s=0.05", "++data.live.idle_timeout_s=3"]
+    overrides += ["++online.checkpoint_every=2", "++data.live.poll_s=0.05", "++data.live.idle_timeout_s=4"]
     overrides += ["++data.load_size=16", f"++output_dir={out}", "++name=live", "++eval.every=0"]
-    run_until_checkpoint_then_kill(command(*overrides), out / "live", env)
+    run = start(command(*overrides), env)
+    while not (out / "live" / "stream.json").exists() and run.poll() is None:  # written right before the stream
+        time.sleep(0.05)
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(folder), str(files), str(rate), str(EMBEDDED_PATH)])
+    kill_after_checkpoint(run, out / "live")
     assert writer.poll() is None  # the files are still arriving
     again = subprocess.run(command(*overrides), env=env, capture_output=True, text=True, timeout=300)
     writer.wait(timeout=60)
     assert again.returncode == 0, again.stderr
     assert "resuming the stream at batch" in again.stdout
-    assert "the live stream stopped: no new file for 3 s" in again.stdout
+    assert "the live stream stopped: no new file for 4 s" in again.stdout
     with (out / "live" / "stream_files.csv").open() as f:
         rows = list(csv.DictReader(f))
     trained = collections.Counter(r["file"] for r in rows if r["status"] == "trained")
@@ -305,3 +312,23 @@ def test_the_dali_store_keeps_what_the_memory_holds_and_reads_the_rest_from_the_
     # A resumed run's memory: positions in three shards, read again from them.
     wanted = torch.tensor([399, 5, 250, 120, 5])
     assert [a.tobytes() for a in store.read(wanted)] == [everything[i] for i in wanted.tolist()]
+
+
+def test_the_cla_presets_set_the_protocol_and_run(tiny_config, tmp_path):
+    from solo_ossl.args import load_config
+    from solo_ossl.online.settings import memory_batch_size
+
+    for dataset in ("cifar100", "embedded"):
+        cfg = load_config(["--config-name", f"online/{dataset}/simclr_cla"])
+        online = cfg.online
+        assert (cfg.data.num_tasks, online.stream_batch_size, online.steps_per_batch) == (20, 10, 3)
+        assert memory_batch_size(online) == 128 and not online.skip_first_task and not cfg.pretrained_ckpt
+    run = tiny_config("online/embedded/simclr_cla", "++data.dataset=embedded", "++online.max_stream_batches=14")
+    final = torch.load(run_pretrain(run), weights_only=False)
+    assert final["online"]["position"] == 14
+    with (tmp_path / "simclr-embedded-cla" / "online_steps.csv").open() as f:
+        last = [r for r in csv.DictReader(f) if r["stream_batch"] == "13"]
+    assert [int(r["selected"]) for r in last] == [10 + 128] * 3  # the memory holds 130 by then: 3 passes of 138
+    # 20 tasks of one class, 100 images each: a task ends every 10 stream batches.
+    ends = json.loads((tmp_path / "simclr-embedded-cla" / "stream.json").read_text())["task_end_batches"]
+    assert ends == {str(10 * t): t for t in range(1, 21)}
