@@ -332,3 +332,32 @@ def test_the_cla_presets_set_the_protocol_and_run(tiny_config, tmp_path):
     # 20 tasks of one class, 100 images each: a task ends every 10 stream batches.
     ends = json.loads((tmp_path / "simclr-embedded-cla" / "stream.json").read_text())["task_end_batches"]
     assert ends == {str(10 * t): t for t in range(1, 21)}
+
+
+def scale_seq_sampler_blend(segments: list[list[int]], ratio: float, generator: torch.Generator) -> list[list[int]]:
+    """SCALE's loop (Orienfish/SCALE data_utils.py, SeqSampler.__iter__), one sample at a time, drawing its
+    probabilities from ``generator`` as ``blend_boundaries`` does."""
+    segments = [list(s) for s in segments]
+    for c in range(1, len(segments)):
+        b = int(min(len(segments[c]), len(segments[c - 1])) * ratio / 2)
+        if b == 0:
+            continue
+        draws = torch.rand(b, generator=generator).tolist()
+        for ind in range(b):
+            if draws[ind] < 0.5 - 0.45 * ind / b:
+                segments[c - 1][-ind - 1], segments[c][ind] = segments[c][ind], segments[c - 1][-ind - 1]
+    return segments
+
+
+def test_scale_boundary_blending_follows_scales_sampler():
+    from solo_ossl.online.stream import blend_boundaries
+
+    segments = [torch.arange(100 * t, 100 * t + n) for t, n in enumerate((100, 80, 100, 60))]
+    got = blend_boundaries(segments, 0.5, torch.Generator().manual_seed(1))
+    expected = scale_seq_sampler_blend([s.tolist() for s in segments], 0.5, torch.Generator().manual_seed(1))
+    assert [s.tolist() for s in got] == expected
+    assert [len(s) for s in got] == [100, 80, 100, 60] and not torch.equal(got[1], segments[1])
+    for t, segment in enumerate(got):  # only samples of a neighbour, and only within b of the boundary
+        foreign = [(i, int(x) // 100) for i, x in enumerate(segment.tolist()) if int(x) // 100 != t]
+        assert all(abs(origin - t) == 1 for _, origin in foreign)
+        assert all(i < 25 or i >= len(segment) - 25 for i, _ in foreign)

@@ -57,6 +57,11 @@ class MemoryStore(StrEnum):
     indices = "indices"
 
 
+class BlurryMode(StrEnum):
+    neighbours = "neighbours"
+    boundary = "boundary"
+
+
 class StreamOrder(StrEnum):
     class_incremental = "class_incremental"
     iid = "iid"
@@ -244,9 +249,12 @@ class StreamConfig:
     # iid: every streamed sample in one seeded shuffle, classes mixed (no task boundaries, no task checkpoints);
     # as_stored: the dataset's own order (an unlabeled folder's path order: a recorded stream).
     order: StreamOrder = StreamOrder.class_incremental
-    # class_incremental: this share of every task's samples is moved into its neighbouring tasks (blurry task
-    # boundaries, as in SCALE and Si-Blurry; solo_ossl.online.stream.task_segments). 0: sharp boundaries.
+    # class_incremental: blurry task boundaries (solo_ossl.online.stream.BLURRY_BOUNDARIES). neighbours: this share of
+    # every task's samples moves into its neighbouring tasks, anywhere in them (as the and Si-Blurry's mixing
+    # of tasks); boundary: SCALE's blend ratio (blend_ratio 0.5 in its scripts), samples swapped across each boundary
+    # near it. 0: sharp boundaries.
     blurry: float = 0.0
+    blurry_mode: BlurryMode = BlurryMode.neighbours
 
 
 @dataclass

@@ -26,10 +26,11 @@ def validate_online(online, group_size: int) -> None:
     at_least("online", online, 1, "steps_per_batch", "stream_batch_size", "checkpoint_every")
     at_least("online", online, 0, "max_stream_batches", "probe_heldout")
     at_least("online.memory", online.memory, 1, "capacity")
-    if not 0 <= online.stream.blurry <= 0.5:
+    most = 0.5 if online.stream.blurry_mode == "neighbours" else 1.0
+    if not 0 <= online.stream.blurry <= most:
         raise SoloOsslError(
-            f"online.stream.blurry must be in [0, 0.5] (the share of each task's samples moved into its neighbours), "
-            f"got {online.stream.blurry}"
+            f"online.stream.blurry must be in [0, {most}] with blurry_mode={online.stream.blurry_mode}, got "
+            f"{online.stream.blurry}"
         )
     if online.time_budget_s < 0:
         raise SoloOsslError(f"online.time_budget_s must be >= 0 (0: a fixed N), got {online.time_budget_s}")

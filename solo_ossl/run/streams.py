@@ -35,6 +35,7 @@ class StreamSource:
             self.cfg.seed,
             online.stream.order,
             online.stream.blurry,
+            str(online.stream.blurry_mode),
         )
         self.order = [int(i) for s in segments for i in s.tolist()]
         self.task_ends = task_ends(segments, self.tasks) if online.stream.order == "class_incremental" else []
