@@ -361,3 +361,20 @@ def test_scale_boundary_blending_follows_scales_sampler():
         foreign = [(i, int(x) // 100) for i, x in enumerate(segment.tolist()) if int(x) // 100 != t]
         assert all(abs(origin - t) == 1 for _, origin in foreign)
         assert all(i < 25 or i >= len(segment) - 25 for i, _ in foreign)
+
+
+def test_shard_patterns_get_clear_errors(tmp_path):
+    from .conftest import run_script
+
+    args = ["--config-name", "online/embedded/simclr", "++data.dataset=webdataset", f"++output_dir={tmp_path}"]
+    unquoted = run_script("main_pretrain.py", *args, f"++data.data_dir={tmp_path}/train-{{000000..000001}}.tar")
+    assert unquoted.returncode == 2 and unquoted.stderr.startswith("error: cannot parse override")
+    assert (
+        f"quote a value with braces: \"++data.data_dir='{tmp_path}/train-{{000000..000001}}.tar'\"" in unquoted.stderr
+    )
+    missing = run_script("main_pretrain.py", *args, f"++data.data_dir='{tmp_path}/train-{{000000..000001}}.tar'")
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == (
+        f"error: shard {tmp_path}/train-000000.tar does not exist (2 of 2 missing): set data.data_dir to the shards' "
+        "pattern, e.g. '<dir>/train-{000000..000009}.tar', or write them with python main_shards.py"
+    )

@@ -104,7 +104,11 @@ def sweep_values(override: str) -> tuple[str, list[str]] | None:
     try:
         parsed = OverridesParser.create().parse_override(override)
     except HydraException as e:
-        raise SoloOsslError(f"cannot parse override '{override}': {str(e).splitlines()[0]}") from e
+        hint = ""
+        if "{" in override and "'" not in override:  # a brace pattern (shards): Hydra's grammar reads braces
+            key, _, value = override.partition("=")
+            hint = f"; quote a value with braces: \"++{key.lstrip('+')}='{value}'\""
+        raise SoloOsslError(f"cannot parse override '{override}': {str(e).splitlines()[0]}{hint}") from e
     if not parsed.is_sweep_override():
         return None
     return parsed.get_key_element().lstrip("+~"), [str(v) for v in parsed.sweep_string_iterator()]
