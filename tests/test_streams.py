@@ -378,3 +378,18 @@ def test_shard_patterns_get_clear_errors(tmp_path):
         f"error: shard {tmp_path}/train-000000.tar does not exist (2 of 2 missing): set data.data_dir to the shards' "
         "pattern, e.g. '<dir>/train-{000000..000009}.tar', or write them with python main_shards.py"
     )
+
+
+def test_a_resumed_stream_counts_the_requested_samples_of_its_own_batches():
+    from types import SimpleNamespace
+
+    from solo_ossl.args import load_config
+    from solo_ossl.data.datasets import ArrayDataset
+    from solo_ossl.run.streams import StreamSource
+
+    cfg = load_config(["--config-name", "online/embedded/simclr", "++online.skip_first_task=false"])
+    cfg.data.num_tasks = 1
+    dataset = ArrayDataset(torch.zeros((70, 3, 4, 4), dtype=torch.uint8), torch.zeros(70, dtype=torch.long))
+    source = StreamSource(SimpleNamespace(cfg=cfg, splits=SimpleNamespace(train=dataset), task_classes=[[0]]), 0, 1)
+    loader = source.loader(batch_size=32, start=2, stop=3)  # resumed at the last stream batch: 6 samples
+    assert [len(b[0]) for b in loader] == [6] and source.requested(0) == 6

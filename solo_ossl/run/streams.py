@@ -62,11 +62,9 @@ class StreamSource:
         return DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=workers, collate_fn=collate_readable)
 
     def requested(self, batch: int) -> int:
-        """Samples this process asked for in stream batch ``batch`` (those received are fewer by the unreadable)."""
-        return len(self.sampler.batches[batch])
-
-    def stop_reason(self) -> str:
-        return ""
+        """Samples this process asked for in the ``batch``-th stream batch of this run (those received are fewer by
+        the unreadable)."""
+        return len(self.sampler.batches[self.sampler.start + batch])
 
 
 def refuse_random_access(cfg, what: str) -> None:
