@@ -24,6 +24,11 @@ def load_image(source, load_size: int) -> torch.Tensor:
     return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
 
+def stack_images(images: list[torch.Tensor], size: int) -> torch.Tensor:
+    """Decoded images as one uint8 batch; an empty batch (every image unreadable) keeps the image shape."""
+    return torch.stack(images) if images else torch.empty((0, 3, size, size), dtype=torch.uint8)
+
+
 def decode_or_skip(source, load_size: int, where: str, skip: bool) -> torch.Tensor | None:
     """``load_image``; an unreadable image stops the run with an error naming ``where`` (the file, or the shard and
     key), or with ``skip`` (``data.on_bad_image=skip``) is reported once and left out (None)."""

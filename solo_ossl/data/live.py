@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import IterableDataset
 
-from solo_ossl.data.images import IMAGE_EXTENSIONS, decode_or_skip
+from solo_ossl.data.images import IMAGE_EXTENSIONS, decode_or_skip, stack_images
 from solo_ossl.utils.errors import SoloOsslError
 
 
@@ -144,8 +144,7 @@ class LiveBatches(IterableDataset):
                 if image is not None:
                     images.append(image)
                     kept.append(i)
-            size = self.load_size
-            stacked = torch.stack(images) if images else torch.empty((0, 3, size, size), dtype=torch.uint8)
+            stacked = stack_images(images, self.load_size)
             yield torch.tensor(kept, dtype=torch.long), stacked, torch.full((len(kept),), -1, dtype=torch.long)
             batch += 1
         self.stop_reason = f"online.max_stream_batches={self.stop} stream batches done"

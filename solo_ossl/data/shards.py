@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from solo_ossl.data.images import decode_or_skip
+from solo_ossl.data.images import decode_or_skip, stack_images
 from solo_ossl.utils.errors import SoloOsslError
 
 SIDECAR = "shards.json"
@@ -233,8 +233,7 @@ class ShardBatches(IterableDataset):
             images.append(image)
             targets.append(int(sample["cls"]) if "cls" in sample else -1)
             kept.append(position)
-        size = self.load_size
-        stacked = torch.stack(images) if images else torch.empty((0, 3, size, size), dtype=torch.uint8)
+        stacked = stack_images(images, self.load_size)
         return torch.tensor(kept, dtype=torch.long), stacked, torch.tensor(targets, dtype=torch.long)
 
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import torch
 
-from solo_ossl.data import build_datasets, class_order, split_tasks
+from solo_ossl.data import build_datasets
 from solo_ossl.methods import BaseMethod
 from solo_ossl.model import build_model
 from solo_ossl.online.learner import OnlineLearner
 from solo_ossl.online.stream import StreamBatchSampler, stream_order
-from solo_ossl.run.common import heldout_images, last_task
+from solo_ossl.run.common import class_split, heldout_images, last_task
 from solo_ossl.run.validate import validate_pretrain
 from solo_ossl.utils.device import training_device
 
@@ -40,9 +40,7 @@ def bare_online_run(cfg) -> BareOnlineRun:
     torch.manual_seed(cfg.seed)
     device = training_device(cfg.accelerator)
     splits = build_datasets(cfg.data, cfg.seed)
-    tasks = split_tasks(
-        class_order(splits.num_classes, cfg.data.class_order_seed, cfg.data.class_order), cfg.data.num_tasks
-    )
+    _, tasks = class_split(cfg, splits)
     first = 2 if cfg.online.skip_first_task else 1
     order = stream_order(splits.train.targets, tasks, list(range(first, last_task(cfg) + 1)), cfg.seed)
     model = build_model(cfg, splits.num_classes, splits.mean, splits.std, splits.train).to(device).train()

@@ -7,6 +7,7 @@ import torch
 from lightning.pytorch.loggers import CSVLogger, Logger
 from omegaconf import DictConfig, OmegaConf
 
+from solo_ossl.data import class_order, split_tasks
 from solo_ossl.utils.device import resolve_precision, trainer_precision
 from solo_ossl.utils.distributed import trainer_distribution
 from solo_ossl.utils.errors import SoloOsslError
@@ -49,6 +50,15 @@ def trainer_common(cfg: DictConfig, run_dir: Path, online: bool) -> dict:
         enable_model_summary=False,
         num_sanity_val_steps=0,
     )
+
+
+def class_split(cfg: DictConfig, splits) -> tuple[list[int], list[list[int]]]:
+    """The class order and each task's classes (CaSSLe's split, ``data.class_order_seed``/``class_order`` and
+    ``data.num_tasks``); none for data without labels (an unlabeled folder has no classes, hence no tasks)."""
+    if not splits.labeled:
+        return [], []
+    order = class_order(splits.num_classes, cfg.data.class_order_seed, cfg.data.class_order)
+    return order, split_tasks(order, cfg.data.num_tasks)
 
 
 def write_run_files(cfg: DictConfig, run_dir: Path, order: list[int], task_classes: list[list[int]], rank: int):

@@ -126,7 +126,7 @@ def stream_loader(setup, rank: int = 0, world: int = 1) -> tuple[StreamSource, D
         if rank == 0:
             print(f"resuming the stream at batch {regime.position} of {stream_batches(total, bs) or 'an open stream'}")
     if rank == 0:
-        meta = {"tasks": sorted(set(ends.values())), "num_samples": total, "batch_size": bs, "task_end_batches": ends}
+        meta = {"tasks": source.tasks, "num_samples": total, "batch_size": bs, "task_end_batches": ends}
         (setup.run_dir / "stream.json").write_text(json.dumps({**meta, "processes": world}))
     planned = stream_batches(total, bs)
     stop = planned

@@ -12,12 +12,12 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from solo_ossl.data import build_datasets, class_order, split_tasks
+from solo_ossl.data import build_datasets
 from solo_ossl.data.dali import use_dali
 from solo_ossl.methods import METHODS, BaseMethod
 from solo_ossl.model import build_model
 from solo_ossl.regimes import REGIMES
-from solo_ossl.run.common import run_dir_of, trainer_common
+from solo_ossl.run.common import class_split, run_dir_of, trainer_common
 from solo_ossl.run.offline import train_epochs
 from solo_ossl.run.online import train_stream
 from solo_ossl.run.validate import validate_pretrain
@@ -121,10 +121,7 @@ def run_pretrain(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> Path:
     if rank_zero_only.rank == 0:
         print(describe_run_device(cfg.precision, cfg.accelerator))
     splits, dali = use_dali(cfg.data, build_datasets(cfg.data, cfg.seed), cfg.seed, cfg.accelerator)
-    order, task_classes = [], []  # an unlabeled folder has no classes, hence no tasks
-    if splits.labeled:
-        order = class_order(splits.num_classes, cfg.data.class_order_seed, cfg.data.class_order)
-        task_classes = split_tasks(order, cfg.data.num_tasks)
+    order, task_classes = class_split(cfg, splits)
     run_dir = run_dir_of(cfg)
     finished = auto_resume(cfg, run_dir)
     if finished is not None:

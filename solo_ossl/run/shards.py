@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
+import torch
 from omegaconf import OmegaConf
 
 from solo_ossl.args import PretrainConfig, load_config
-from solo_ossl.data import build_datasets, class_order, split_tasks
-from solo_ossl.data.datasets import ArrayDataset, ImageFolderDataset, normalization_stats
+from solo_ossl.data import build_datasets
+from solo_ossl.data.datasets import ArrayDataset, ImageFolderDataset
 from solo_ossl.data.shards import ShardSample, StreamRecord, encode_png, shard_pattern, write_shards
+from solo_ossl.run.common import class_split
 from solo_ossl.run.streams import StreamSource
 from solo_ossl.run.validate import validate_pretrain
 from solo_ossl.utils.errors import SoloOsslError
@@ -40,21 +42,16 @@ def write_dataset_shards(cfg, out_dir: Path, samples_per_shard: int, split: str 
         raise SoloOsslError(f"data.dataset={cfg.data.dataset} is a stream already: write shards of a stored dataset")
     validate_pretrain(cfg)
     splits = build_datasets(cfg.data, cfg.seed)
-    online = cfg.online
-    task_classes: list[list[int]] = []
-    if splits.labeled:
-        task_classes = split_tasks(
-            class_order(splits.num_classes, cfg.data.class_order_seed, cfg.data.class_order), cfg.data.num_tasks
-        )
+    _, task_classes = class_split(cfg, splits)
     if split == "train":
         stream = StreamSource(SimpleNamespace(cfg=cfg, splits=splits, task_classes=task_classes), 0, 1)
-        dataset, order, ends, order_name = splits.train, stream.order, stream.task_ends, str(online.stream.order)
+        dataset, order, ends, order_name = splits.train, stream.order, stream.task_ends, str(cfg.online.stream.order)
     else:
         dataset, ends, order_name = splits.test, [], "as_stored"
-        order = list(range(len(dataset)))
+        order = torch.arange(len(dataset))
 
     def samples() -> Iterator[ShardSample]:
-        for i in order:
+        for i in order.tolist():
             yield encoded(dataset, i)
 
     record = StreamRecord(
@@ -63,9 +60,7 @@ def write_dataset_shards(cfg, out_dir: Path, samples_per_shard: int, split: str 
         seed=cfg.seed if split == "train" else None,
         task_ends=ends,
         image_size=int(dataset.images.shape[-1]) if isinstance(dataset, ArrayDataset) else cfg.data.load_size,
-        stats=(splits.mean, splits.std)
-        if cfg.data.dataset != "unlabeled_folder"
-        else normalization_stats("imagefolder"),
+        stats=(splits.mean, splits.std),
         source={
             "dataset": str(cfg.data.dataset),
             "data_dir": cfg.data.data_dir,

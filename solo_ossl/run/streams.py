@@ -37,7 +37,7 @@ class StreamSource:
             online.stream.blurry,
             str(online.stream.blurry_mode),
         )
-        self.order = [int(i) for s in segments for i in s.tolist()]
+        self.order = torch.cat(segments)
         self.task_ends = task_ends(segments, self.tasks) if online.stream.order == "class_incremental" else []
         self.sampler: StreamBatchSampler | None = None
 
@@ -56,7 +56,7 @@ class StreamSource:
         return []
 
     def loader(self, batch_size: int, start: int, stop: int) -> DataLoader:
-        self.sampler = StreamBatchSampler(torch.tensor(self.order), batch_size, start, self.rank, self.world)
+        self.sampler = StreamBatchSampler(self.order, batch_size, start, self.rank, self.world)
         self.sampler.batches = self.sampler.batches[:stop]
         workers = loader_workers(self.dataset, self.cfg.data.num_workers)
         return DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=workers, collate_fn=collate_readable)
@@ -118,6 +118,7 @@ class ShardSource(StreamSource):
                 f"note: the shards' stream order was drawn with seed {self.index.seed}, not this run's {self.cfg.seed}"
             )
         self.task_ends = self.index.task_ends if written == "class_incremental" else []
+        self.tasks = [task for task, _ in self.index.task_ends]
         self.samples, self.batch_size = self.index.num_samples, 0
         self.batches: ShardBatches | None = None
 
@@ -170,6 +171,7 @@ class LiveFiles(Callback):
     def __init__(self, source: "LiveSource", csv_path: Path) -> None:
         self.source, self.csv_path = source, csv_path
         self.records: list[tuple[int, str, str]] = []
+        self.dropped = 0  # files dropped so far (data.live.when_behind=drop_oldest)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         position = pl_module.regime.position - 1
@@ -181,11 +183,12 @@ class LiveFiles(Callback):
         rows += [(position, name, "dropped") for name in dropped]
         live.queue.dropped = []
         self.records += rows
+        self.dropped += len(dropped)
         if trainer.is_global_zero:
             with self.csv_path.open("a", newline="") as f:
                 csv.writer(f).writerows(rows)
         pl_module.log("pending_files", float(len(live.queue.waiting) + len(live.queue.on_disk)), on_step=True)
-        pl_module.log("dropped_files", float(sum(r[2] == "dropped" for r in self.records)), on_step=True)
+        pl_module.log("dropped_files", float(self.dropped), on_step=True)
 
     def on_train_end(self, trainer, pl_module) -> None:
         if trainer.is_global_zero and self.source.batches is not None:
@@ -196,6 +199,7 @@ class LiveFiles(Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self.records = [tuple(r) for r in state["records"]]
+        self.dropped = sum(status == "dropped" for _, _, status in self.records)
 
 
 class LiveSource(StreamSource):
@@ -207,7 +211,7 @@ class LiveSource(StreamSource):
         refuse_random_access(self.cfg, "a live folder's files")
         if world > 1:
             raise SoloOsslError("a live folder streams into one process: set ++devices=1 ++num_nodes=1")
-        self.task_ends, self.batches = [], None
+        self.tasks, self.task_ends, self.batches = [], [], None
         self.recorder = LiveFiles(self, setup.run_dir / "stream_files.csv")
         self.unit = setup.model.regime.unit  # a batch cut short at the idle timeout keeps whole selection units
 
