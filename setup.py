@@ -37,6 +37,7 @@ setup(
         # The test needs: DALI's CPU pipelines and umap-learn are tested too.
         "dev": [
             "pytest>=7",
+            "pytest-xdist>=3.5",  # the default suite runs on 2 workers (README's test command)
             "kornia>=0.7",  # the reference the augmentation's parity tests compare with (tests/augment_reference.py)
             "umap-learn>=0.5",
             "ruff>=0.6",

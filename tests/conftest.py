@@ -12,6 +12,22 @@ from solo_ossl.args import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
+def pytest_configure(config):
+    """Under pytest-xdist (the README's ``-n 2``), each worker takes one core: one torch thread here and in the
+    processes its tests start, so that two workers do not oversubscribe the cores (which slows both several-fold)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tests marked ``long`` first: the workers share out the short ones after them and finish together."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 # A tiny model on generated 16 px images: what the tests train (a 32 px image costs four times the convolutions).
 TINY = [
     "++data.dataset=synthetic",

@@ -136,6 +136,7 @@ def tiny_compare_args(out, *extra: str) -> list[str]:
     return [*common, *tiny, *extra]
 
 
+@pytest.mark.long
 def test_comparison_runner_writes_reports_and_skips_finished_runs(tmp_path, capsys, monkeypatch):
     args = tiny_compare_args(tmp_path, "++cassle.proj_hidden_dim=32", "++online.k=64")
     pair = ("ours", "cassle")

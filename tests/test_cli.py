@@ -63,6 +63,9 @@ def test_a_sweep_runs_each_job_in_its_own_folder_and_a_rerun_resumes_them(tmp_pa
     assert again.returncode == 0 and again.stdout.count("finished before:") == 2
 
 
+# slow (-m slow): hydra's submitit plugin itself. The sweep's folders and reruns are tested above, in-process.
+@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.skipif(
     not module_available("hydra_plugins.hydra_submitit_launcher"),
     reason="needs the cluster extra (hydra-submitit-launcher)",
@@ -79,6 +82,9 @@ def test_a_sweep_runs_as_submitit_jobs_with_the_local_executor(tmp_path):
     assert len(logs) == 2 and all("checkpoint:" in log.read_text() for log in logs)
 
 
+# slow (-m slow): submitit's local executor itself. The runner's runs, skips and reports: tests/test_cassle_compare.py.
+@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.skipif(not module_available("submitit"), reason="needs the cluster extra (hydra-submitit-launcher)")
 def test_the_comparison_runner_sends_each_run_as_a_submitit_job(tmp_path, capsys, monkeypatch):
     from solo_ossl.compare.cli import compare

@@ -35,6 +35,10 @@ STEPS = ("offline", "cassle", "online", "rals")
 # Of the largest weight change: fp32 sums in another order. Measured 2026-12-05 (Intel Xeon): at most 4.2e-5 (SimCLR's
 # CaSSLe step) with the gather; at least 9.9e-3 where a coupled loss sees one process's half (the control).
 TOLERANCE = 5e-4
+# A step's own float-order noise: one process on 1 thread against 2 threads. Most steps move by < 1.5e-5, but VICReg's
+# CaSSLe step moves by 7.0e-4 (measured 2026-12-06, Xeon): its variance hinge, relu(1 - std), switches features on
+# or off at the last bit. The gather may add no more than a few times that noise.
+NOISE_FACTOR = 3
 
 
 def without_batchnorm(module: nn.Module) -> nn.Module:
@@ -158,12 +162,24 @@ def update_error(two: dict, one: dict, before: dict) -> float:
     return max((two[k] - one[k]).abs().max().item() for k in floats) / step
 
 
-def one_process(name: str, step: str) -> tuple[dict, dict]:
-    """One process's run over the whole batch, and the weights it started from."""
+def one_process(name: str, step: str, threads: int | None = None) -> tuple[dict, dict]:
+    """One process's run over the whole batch (on ``threads`` torch threads), and the weights it started from."""
     before = build(name, "cassle" if step == "cassle" else "offline")[0].state_dict()
-    return train(name, step, *global_batch()), before
+    default = torch.get_num_threads()
+    torch.set_num_threads(threads or default)
+    try:
+        return train(name, step, *global_batch()), before
+    finally:
+        torch.set_num_threads(default)
 
 
+def float_order_noise(name: str, step: str) -> float:
+    """How far one process's step moves when only its summation order changes (1 against 2 threads)."""
+    (one, before), (two, _) = one_process(name, step, threads=1), one_process(name, step, threads=2)
+    return update_error(two["weights"], one["weights"], before)
+
+
+@pytest.mark.long
 def test_two_processes_take_one_process_steps_for_every_method(tmp_path):
     runs = [(name, step) for name in sorted(METHODS) for step in STEPS]
     two = two_processes(tmp_path, runs)
@@ -171,9 +187,11 @@ def test_two_processes_take_one_process_steps_for_every_method(tmp_path):
         one, before = one_process(name, step)
         if step == "rals":  # the global top-k: the processes' kept samples together are the one process's
             assert torch.equal(two[name, step]["kept"], one["kept"]) and len(one["kept"]) == BATCH // 2, name
-        assert update_error(two[name, step]["weights"], one["weights"], before) < TOLERANCE, (name, step)
+        error = update_error(two[name, step]["weights"], one["weights"], before)
+        assert error < TOLERANCE or error < NOISE_FACTOR * float_order_noise(name, step), (name, step, error)
 
 
+@pytest.mark.long
 def test_the_test_sees_a_loss_that_each_process_computes_over_its_own_half(tmp_path):
     runs = [("simclr", "offline"), ("barlow_twins", "cassle"), ("vicreg", "online"), ("mocov3", "rals")]
     two = two_processes(tmp_path, runs, control=True)

@@ -71,6 +71,7 @@ def test_weights_checksum_sees_any_change():
     assert weights_checksum(layer) != before
 
 
+@pytest.mark.long
 def test_two_process_online_run_shards_the_stream_and_memory_and_resumes_exactly(tmp_path):
     out = f"++output_dir={tmp_path}"
     two_processes("main_pretrain.py", *ONLINE, *TWO, out, "++name=full")
@@ -116,6 +117,10 @@ def test_two_process_online_run_shards_the_stream_and_memory_and_resumes_exactly
     assert one.returncode == 2 and "saved by 2 process(es) and this run has 1" in one.stderr
 
 
+# slow (-m slow): the offline and linear entry points under DDP. The offline step over 2 processes is
+# tests/test_ddp_equivalence.py; Lightning's DDP launch from an entry point, the online test above.
+@pytest.mark.slow
+@pytest.mark.long
 def test_two_process_offline_pretraining_and_linear_evaluation(tmp_path):
     out = f"++output_dir={tmp_path}"
     pretrain = ["--config-name", "pretrain/embedded/barlow", *TINY, out, "++max_epochs=1", "++accelerator=cpu"]
@@ -131,6 +136,7 @@ def test_two_process_offline_pretraining_and_linear_evaluation(tmp_path):
     assert 0 <= json.loads((tmp_path / "linear-embedded" / "linear_results.json").read_text())["top1"] <= 100
 
 
+@pytest.mark.long
 def test_a_crashed_process_stops_the_run_instead_of_hanging_it(tmp_path):
     import subprocess
     import sys

@@ -125,6 +125,7 @@ def metrics_rows(run_dir):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.long
 def test_online_knn_monitor_logs_on_schedule_and_leaves_training_alone(tiny_config, tmp_path):
     common = [*ONLINE, "++data.synthetic_per_class=16", "++method.group_size=4", "++online.k=24"]
     monitored = tiny_config("online/embedded/barlow_rals", *common, "++eval.every=3", "++name=monitored")

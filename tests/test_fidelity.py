@@ -216,6 +216,7 @@ def test_random_selection_gives_the_stream_its_share():
     assert len(set(random_select(units, k).tolist())) == k
 
 
+@pytest.mark.long
 def test_rals_selects_at_random_without_scoring_at_step_zero(tiny_config, tmp_path):
     # 16 stream + 32 memory candidates in groups of 4: 12 units, 6 kept; stream share 1/3 at random.
     cfg = tiny_config(

@@ -150,16 +150,20 @@ def test_a_non_finite_loss_names_its_step_and_finite_losses_pass():
         check_finite_steps(torch.tensor([3.0, float("nan"), float("inf")]), lambda step: f"step {step}")
 
 
+@pytest.mark.long
 def test_fp16_online_run_skips_overflows_and_resumes_its_grad_scaler(tiny_config, tmp_path):
     common = [*ONLINE, "++online.checkpoint_every=2", "++method.group_size=4", "++online.k=24", "++precision=16-mixed"]
-    common.append("++data.synthetic_per_class=8")  # 5 stream batches: fp16 autocast is slow on a CPU
+    # 2 stream batches (tasks 1-2 of 5, one stream batch each): fp16 autocast is slow on a CPU
+    common += ["++data.synthetic_per_class=8", "++data.last_task=2"]
     full = torch.load(
         run_pretrain(tiny_config("online/embedded/barlow_rals", *common, "++name=full")), weights_only=False
     )
     # fp16 gradients overflowed at GradScaler's initial scale 2^16 and it halved it (skipping those steps);
     # the fp32 losses stayed finite, so the run did not stop as diverged.
     assert full["MixedPrecision"]["scale"] < 2.0**16
-    middle = tmp_path / "full" / "checkpoints" / "task2.ckpt"  # stream batch 2 of 5, the GradScaler's state in it
+    # After stream batch 1 of 2, with the scale it lowered: a resume that lost it would overflow and skip steps again.
+    middle = tmp_path / "full" / "checkpoints" / "task1.ckpt"
+    assert torch.load(middle, weights_only=False)["MixedPrecision"]["scale"] < 2.0**16
     resumed_cfg = tiny_config("online/embedded/barlow_rals", *common, "++name=resumed", f"++resume={middle}")
     resumed = torch.load(run_pretrain(resumed_cfg), weights_only=False)
     assert resumed["MixedPrecision"] == full["MixedPrecision"]

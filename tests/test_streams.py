@@ -140,6 +140,7 @@ def start(cmd: list[str], env: dict) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.long
 def test_a_shard_stream_killed_with_sigkill_resumes_to_the_uninterrupted_weights(tiny_config, shards, tmp_path):
     overrides = [*EMBEDDED_TINY, *STREAM, *shard_args(shards)]
     overrides += ["++online.checkpoint_every=3", f"++output_dir={tmp_path}"]
@@ -171,6 +172,7 @@ for i in range(count):
 """
 
 
+@pytest.mark.long
 def test_a_live_folder_trains_every_file_once_across_a_sigkill(tmp_path):
     from solo_ossl.data.datasets import EMBEDDED_PATH
 

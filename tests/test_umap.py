@@ -4,6 +4,7 @@ import sys
 import types
 
 import numpy as np
+import pytest
 
 from .conftest import TINY, run_script
 
@@ -44,6 +45,7 @@ def test_the_plot_colours_the_test_features_by_task_and_class(tmp_path, monkeypa
     assert calls == [(2, 5)]
 
 
+@pytest.mark.long
 def test_umap_learn_itself_embeds_the_features(tmp_path):
     """The real library (the dev extra installs it), no stand-in, on the tiny synthetic test set."""
     import umap

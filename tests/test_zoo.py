@@ -5,6 +5,8 @@ loads into torchvision's resnet18 by the README's recipe and computes this libra
 import hashlib
 import re
 
+import pytest
+
 from solo_ossl.args import load_linear_config
 from solo_ossl.run.linear import run_knn
 from solo_ossl.utils.checkpoint import read_checkpoint, weights_fingerprint
@@ -34,6 +36,7 @@ def recorded() -> list[dict]:
     return rows
 
 
+@pytest.mark.long
 def test_every_zoo_file_is_recorded_and_reproduces_its_knn_top1():
     rows = recorded()
     assert {r["file"] for r in rows} == {str(p.relative_to(ZOO)) for p in ZOO.glob("**/*.safetensors")} and rows
