@@ -11,18 +11,22 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from solo_ossl.data import task_sample_indices
+from solo_ossl.data import build_datasets, task_sample_indices
 from solo_ossl.data.live import LiveQueue
 from solo_ossl.data.shards import ShardBatches, index_shards
 from solo_ossl.online.stream import StreamBatchSampler, stream_order, stream_segments
+from solo_ossl.run.bare import bare_online_run
+from solo_ossl.run.common import class_split
 from solo_ossl.run.pretrain import run_pretrain
 from solo_ossl.run.shards import write_dataset_shards
+from solo_ossl.run.streams import StreamSource
 from solo_ossl.utils.errors import SoloOsslError
 
 from .conftest import ROOT, TINY
@@ -255,6 +259,20 @@ def naive_queue(arrivals: list[list[str]], takes: list[int], bound: int, policy:
             while disk and (not bound or len(waiting) < bound):
                 waiting.append(disk.pop(0))
     return out, dropped
+
+
+@pytest.mark.parametrize(
+    "stream", [["++online.stream.order=iid"], ["++online.stream.blurry=0.3", "++online.stream.blurry_mode=boundary"]]
+)
+def test_the_bare_run_streams_the_order_a_run_streams(tiny_config, stream):
+    """The Lightning-free run (the throughput benchmark's loop, the algorithm's tests) streams what
+    ``main_pretrain.py`` streams for the same config, whatever its order and boundaries."""
+    cfg = tiny_config("online/embedded/barlow_rals", *stream)
+    splits = build_datasets(cfg.data, cfg.seed)
+    setup = SimpleNamespace(cfg=cfg, splits=splits, task_classes=class_split(cfg, splits)[1])
+    order = bare_online_run(cfg).order
+    assert torch.equal(order, StreamSource(setup, rank=0, world=1).order)
+    assert not torch.equal(order, bare_online_run(tiny_config("online/embedded/barlow_rals")).order)
 
 
 @pytest.mark.parametrize("policy", ["wait", "drop_oldest"])

@@ -10,8 +10,8 @@ from solo_ossl.data import build_datasets
 from solo_ossl.methods import BaseMethod
 from solo_ossl.model import build_model
 from solo_ossl.online.learner import OnlineLearner
-from solo_ossl.online.stream import StreamBatchSampler, stream_order
-from solo_ossl.run.common import class_split, heldout_images, last_task
+from solo_ossl.online.stream import StreamBatchSampler
+from solo_ossl.run.common import class_split, configured_stream, heldout_images
 from solo_ossl.run.validate import validate_pretrain
 from solo_ossl.utils.device import training_device
 
@@ -41,8 +41,7 @@ def bare_online_run(cfg) -> BareOnlineRun:
     device = training_device(cfg.accelerator)
     splits = build_datasets(cfg.data, cfg.seed)
     _, tasks = class_split(cfg, splits)
-    first = 2 if cfg.online.skip_first_task else 1
-    order = stream_order(splits.train.targets, tasks, list(range(first, last_task(cfg) + 1)), cfg.seed)
+    order = torch.cat(configured_stream(cfg, splits.train.targets, tasks)[1])
     model = build_model(cfg, splits.num_classes, splits.mean, splits.std, splits.train).to(device).train()
     model.regime.plan_stream(-(-len(order) // cfg.online.stream_batch_size))
     if cfg.online.probe_heldout:

@@ -8,6 +8,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from omegaconf import DictConfig, OmegaConf
 
 from solo_ossl.data import class_order, split_tasks
+from solo_ossl.online.stream import stream_segments
 from solo_ossl.utils.device import resolve_precision, trainer_precision
 from solo_ossl.utils.distributed import trainer_distribution
 from solo_ossl.utils.errors import SoloOsslError
@@ -89,3 +90,17 @@ def heldout_images(cfg: DictConfig, splits, task_classes: list[list[int]]) -> to
 def last_task(cfg: DictConfig) -> int:
     """The last task of the sequence (``data.last_task``, 0: all ``data.num_tasks``)."""
     return cfg.data.last_task or cfg.data.num_tasks
+
+
+def configured_stream(
+    cfg: DictConfig, targets: torch.Tensor, task_classes: list[list[int]]
+) -> tuple[list[int], list[torch.Tensor]]:
+    """The tasks a run streams (from 2 with ``online.skip_first_task``, to ``last_task``) and its stream's segments in
+    ``online.stream``'s order and boundaries: what every online driver streams."""
+    online = cfg.online
+    tasks = list(range(2 if online.skip_first_task else 1, last_task(cfg) + 1))
+    stream = online.stream
+    segments = stream_segments(
+        targets, task_classes, tasks, cfg.seed, stream.order, stream.blurry, str(stream.blurry_mode)
+    )
+    return tasks, segments

@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader
 from solo_ossl.data.datasets import collate_readable, loader_workers
 from solo_ossl.data.live import LiveBatches
 from solo_ossl.data.shards import ShardBatches
-from solo_ossl.online.stream import StreamBatchSampler, stream_segments, task_ends
-from solo_ossl.run.common import last_task
+from solo_ossl.online.stream import StreamBatchSampler, task_ends
+from solo_ossl.run.common import configured_stream
 from solo_ossl.utils.errors import SoloOsslError
 
 
@@ -25,20 +25,9 @@ class StreamSource:
 
     def __init__(self, setup, rank: int, world: int) -> None:
         self.cfg, self.dataset, self.rank, self.world = setup.cfg, setup.splits.train, rank, world
-        online = self.cfg.online
-        first = 2 if online.skip_first_task else 1
-        self.tasks = list(range(first, last_task(self.cfg) + 1))
-        segments = stream_segments(
-            self.dataset.targets,
-            setup.task_classes,
-            self.tasks,
-            self.cfg.seed,
-            online.stream.order,
-            online.stream.blurry,
-            str(online.stream.blurry_mode),
-        )
+        self.tasks, segments = configured_stream(self.cfg, self.dataset.targets, setup.task_classes)
         self.order = torch.cat(segments)
-        self.task_ends = task_ends(segments, self.tasks) if online.stream.order == "class_incremental" else []
+        self.task_ends = task_ends(segments, self.tasks) if self.cfg.online.stream.order == "class_incremental" else []
         self.sampler: StreamBatchSampler | None = None
 
     @property
