@@ -18,7 +18,9 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from solo_ossl.args import load_config
 from solo_ossl.data import build_datasets, task_sample_indices
+from solo_ossl.data.datasets import ArrayDataset
 from solo_ossl.data.live import LiveQueue
 from solo_ossl.data.shards import ShardBatches, index_shards
 from solo_ossl.online.stream import StreamBatchSampler, stream_order, stream_segments
@@ -29,7 +31,7 @@ from solo_ossl.run.shards import write_dataset_shards
 from solo_ossl.run.streams import StreamSource
 from solo_ossl.utils.errors import SoloOsslError
 
-from .conftest import ROOT, TINY
+from .conftest import ROOT, TINY, run_script
 
 EMBEDDED_TINY = [o for o in TINY if not o.startswith("++data.synthetic")] + ["++data.dataset=embedded"]
 # Task 2 of the embedded data (400 images) in stream batches of 32, three local steps each.
@@ -66,8 +68,6 @@ def assert_same_weights(a: dict, b: dict) -> None:
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory) -> str:
     """Task 2 of the embedded data written as shards of 100 samples, in the stream order of ``STREAM``'s config."""
-    from solo_ossl.args import load_config
-
     out = tmp_path_factory.mktemp("shards")
     cfg = load_config(["--config-name", "online/embedded/simclr", *EMBEDDED_TINY, *STREAM])
     return write_dataset_shards(cfg, out, samples_per_shard=100)
@@ -297,8 +297,6 @@ def test_the_live_queue_follows_its_policy(policy, bound):
 
 
 def test_shards_through_dali_train_as_their_image_folder_does(tmp_path, tiny_config):
-    from solo_ossl.args import load_config
-
     from .test_dali import dali_overrides, write_jpeg_tree
 
     root = write_jpeg_tree(tmp_path / "tree", per_class=8)
@@ -335,7 +333,6 @@ def test_the_dali_store_keeps_what_the_memory_holds_and_reads_the_rest_from_the_
 
 
 def test_the_cla_presets_set_the_protocol_and_run(tiny_config, tmp_path):
-    from solo_ossl.args import load_config
     from solo_ossl.online.settings import memory_batch_size
 
     for dataset in ("cifar100", "embedded"):
@@ -384,8 +381,6 @@ def test_scale_boundary_blending_follows_scales_sampler():
 
 
 def test_shard_patterns_get_clear_errors(tmp_path):
-    from .conftest import run_script
-
     args = ["--config-name", "online/embedded/simclr", "++data.dataset=webdataset", f"++output_dir={tmp_path}"]
     unquoted = run_script("main_pretrain.py", *args, f"++data.data_dir={tmp_path}/train-{{000000..000001}}.tar")
     assert unquoted.returncode == 2 and unquoted.stderr.startswith("error: cannot parse override")
@@ -401,12 +396,6 @@ def test_shard_patterns_get_clear_errors(tmp_path):
 
 
 def test_a_resumed_stream_counts_the_requested_samples_of_its_own_batches():
-    from types import SimpleNamespace
-
-    from solo_ossl.args import load_config
-    from solo_ossl.data.datasets import ArrayDataset
-    from solo_ossl.run.streams import StreamSource
-
     cfg = load_config(["--config-name", "online/embedded/simclr", "++online.skip_first_task=false"])
     cfg.data.num_tasks = 1
     dataset = ArrayDataset(torch.zeros((70, 3, 4, 4), dtype=torch.uint8), torch.zeros(70, dtype=torch.long))
