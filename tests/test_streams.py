@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -269,9 +268,8 @@ def test_the_bare_run_streams_the_order_a_run_streams(tiny_config, stream):
     ``main_pretrain.py`` streams for the same config, whatever its order and boundaries."""
     cfg = tiny_config("online/embedded/barlow_rals", *stream)
     splits = build_datasets(cfg.data, cfg.seed)
-    setup = SimpleNamespace(cfg=cfg, splits=splits, task_classes=class_split(cfg, splits)[1])
     order = bare_online_run(cfg).order
-    assert torch.equal(order, StreamSource(setup, rank=0, world=1).order)
+    assert torch.equal(order, StreamSource.of_dataset(cfg, splits.train, class_split(cfg, splits)[1]).order)
     assert not torch.equal(order, bare_online_run(tiny_config("online/embedded/barlow_rals")).order)
 
 
@@ -399,6 +397,6 @@ def test_a_resumed_stream_counts_the_requested_samples_of_its_own_batches():
     cfg = load_config(["--config-name", "online/embedded/simclr", "++online.skip_first_task=false"])
     cfg.data.num_tasks = 1
     dataset = ArrayDataset(torch.zeros((70, 3, 4, 4), dtype=torch.uint8), torch.zeros(70, dtype=torch.long))
-    source = StreamSource(SimpleNamespace(cfg=cfg, splits=SimpleNamespace(train=dataset), task_classes=[[0]]), 0, 1)
+    source = StreamSource.of_dataset(cfg, dataset, task_classes=[[0]])
     loader = source.loader(batch_size=32, start=2, stop=3)  # resumed at the last stream batch: 6 samples
     assert [len(b[0]) for b in loader] == [6] and source.requested(0) == 6

@@ -7,7 +7,6 @@ files as they are; labels as ``cls`` where the data has them."""
 import argparse
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 from omegaconf import OmegaConf
@@ -44,7 +43,7 @@ def write_dataset_shards(cfg, out_dir: Path, samples_per_shard: int, split: str 
     splits = build_datasets(cfg.data, cfg.seed)
     _, task_classes = class_split(cfg, splits)
     if split == "train":
-        stream = StreamSource(SimpleNamespace(cfg=cfg, splits=splits, task_classes=task_classes), 0, 1)
+        stream = StreamSource.of_dataset(cfg, splits.train, task_classes)
         dataset, order, ends, order_name = splits.train, stream.order, stream.task_ends, str(cfg.online.stream.order)
     else:
         dataset, ends, order_name = splits.test, [], "as_stored"

@@ -7,6 +7,7 @@ callback's state. A new source is one class here and an entry in ``STREAM_SOURCE
 import csv
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 from lightning.pytorch.callbacks import Callback
@@ -29,6 +30,11 @@ class StreamSource:
         self.order = torch.cat(segments)
         self.task_ends = task_ends(segments, self.tasks) if self.cfg.online.stream.order == "class_incremental" else []
         self.sampler: StreamBatchSampler | None = None
+
+    @classmethod
+    def of_dataset(cls, cfg, dataset, task_classes: list[list[int]]) -> "StreamSource":
+        """The stream one process reads from ``dataset`` without a run's setup (the shard writer, tests)."""
+        return cls(SimpleNamespace(cfg=cfg, splits=SimpleNamespace(train=dataset), task_classes=task_classes), 0, 1)
 
     @property
     def num_samples(self) -> int | None:
