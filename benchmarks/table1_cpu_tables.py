@@ -222,8 +222,9 @@ def method_tables(method: str, folder: Path, untagged: bool = False) -> list[str
         by_step = stream_share_by_step(list(shares.values()))
         lines += ["", f"{label(cell)}, {cell[1]} steps: stream share among the selected by local step (random: 1/3),"]
         lines += [f"mean over {len(shares)} seed(s) and the stream batches from the third on", ""]
-        lines += ["| step | " + " | ".join(map(str, range(len(by_step)))) + " |", "|---|" + "---|" * len(by_step)]
-        lines += ["| share | " + " | ".join(f"{v:.3f}" for v in by_step) + " |"]
+        shown = shown_steps(len(by_step))
+        lines += ["| step | " + " | ".join(map(str, shown)) + " |", "|---|" + "---|" * len(shown)]
+        lines += ["| share | " + " | ".join(f"{by_step[step]:.3f}" for step in shown) + " |"]
         lines += ["", f"{label(cell)}, {cell[1]} steps: last − first local step's stream share, per stream batch from"]
         lines += ["the third on (mean ± standard error over the batches):", ""]
         lines += ["| seed | batches | drift |", "|---|---|---|"]
@@ -231,6 +232,13 @@ def method_tables(method: str, folder: Path, untagged: bool = False) -> list[str
             mean, stderr, batches = stream_share_drift(run)
             lines.append(f"| {seed} | {batches} | {mean:+.4f} ± {stderr:.4f} |")
     return lines + [""]
+
+
+def shown_steps(steps: int) -> list[int]:
+    """The local steps a share-by-step table shows: all of them up to 20, else every tenth of the way and the last
+    (a table of 50 columns does not read)."""
+    stride = 1 if steps <= 20 else steps // 10
+    return sorted({*range(0, steps, stride), steps - 1})
 
 
 def markers(block: str | None) -> tuple[str, str]:

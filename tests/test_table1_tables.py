@@ -85,3 +85,10 @@ def test_pooled_seeds_pair_within_their_own_set(docs, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["t", "--docs", str(docs / "table1_cpu"), "--pool", "simclr-missing:0"])
     with pytest.raises(SystemExit, match="give SET:SEEDS"):
         table1_cpu_tables.main()
+
+
+@pytest.mark.parametrize("steps", [1, 10, 20, 21, 50, 100])
+def test_the_share_table_shows_every_step_up_to_20_else_tenths_and_the_last(steps):
+    naive = list(range(steps)) if steps <= 20 else [s for s in range(steps) if s % (steps // 10) == 0 or s == steps - 1]
+    shown = table1_cpu_tables.shown_steps(steps)
+    assert shown == naive and shown[0] == 0 and shown[-1] == steps - 1 and len(shown) <= 21
