@@ -9,6 +9,9 @@ the document is copied by hand: mean ± std beside the paper's CIFAR-100 numbers
                                                                     # a block of its own, without tagged runs
     python benchmarks/table1_cpu_tables.py --pool simclr-epyc-avx512:0,1 simclr:2 --block pooled-n20 --write
                                                                     # the N = 10/20 pairs, each seed from its set
+    python benchmarks/table1_cpu_tables.py --across barlow barlow-g8 barlow-g32 --block groups --write
+                                                                    # the pairs of sets that differ in one setting,
+                                                                    # paired by seed with the first set's
 """
 
 import argparse
@@ -162,6 +165,46 @@ def pooled_tables(sources: list[tuple[str, Path, list[int]]]) -> list[str]:
     return lines + by_steps_lines(cells) + [""]
 
 
+def across_sets_tables(sources: list[tuple[str, Path]]) -> list[str]:
+    """The BY_STEPS pairs in sets that differ by one setting (Barlow Twins' scoring unit: barlow, barlow-g8,
+    barlow-g32), each set's beside the first set's, paired by seed. A seed must start from one task-1 checkpoint
+    on one machine in every set, or its pairs would not compare; this refuses otherwise."""
+    strategies = {name for pair in BY_STEPS for name in pair}
+    starts: dict[int, set] = {}
+    cells_by_set = {}
+    for name, folder in sources:
+        rows = [r for r in load_results(folder) if not r.get("tag") and r["strategy"] in strategies]
+        for r in rows:
+            starts.setdefault(r["seed"], set()).add((r["task1_fingerprint"], r["machine"]))
+        cells_by_set[name] = by_cell(rows)
+    for seed, seen in sorted(starts.items()):
+        if len(seen) > 1:
+            sys.exit(
+                f"error: seed {seed} started from {len(seen)} task-1 checkpoints across these sets; they do not pair"
+            )
+    first = sources[0][0]
+    diffs = {
+        (name, a[0], b[0], a[1]): diff
+        for name, cells in cells_by_set.items()
+        for a, b, diff in paired_rows(cells, BY_STEPS)
+    }
+    lines = ["### Across sets: " + ", ".join(name for name, _ in sources), ""]
+    lines += [f"Each pair in each set, and its per-seed change from {first}'s (mean [95% t-interval] (seeds)):", ""]
+    lines += [f"| pair | steps | set | per-seed differences | mean | − {first}'s |", "|---|---|---|---|---|---|"]
+    for a, b, steps in sorted({key[1:] for key in diffs}, key=lambda k: (BY_STEPS.index(k[:2]), k[2])):
+        for name, _ in sources:
+            diff = diffs.get((name, a, b, steps))
+            if diff is None:
+                continue
+            change = "" if name == first else brief(seed_change(diffs.get((first, a, b, steps)), diff))
+            per_seed, mean, interval = format_difference(diff)
+            pair = f"{label((a, 0, ''))} − {label((b, 0, ''))}"
+            lines.append(
+                f"| {pair} | {steps} | {name} | {per_seed} | {mean} {interval} ({len(diff['diffs'])}) | {change} |"
+            )
+    return lines + [""]
+
+
 def method_tables(method: str, folder: Path, untagged: bool = False) -> list[str]:
     results = load_results(folder)
     if untagged:  # leave out the runs of a setting of their own (--tag: the truncated mechanism runs)
@@ -253,14 +296,25 @@ def main() -> None:
     parser.add_argument(
         "--pool", nargs="+", metavar="SET:SEEDS", help="instead: the N = 10/20 pairs, seeds taken from sets (simclr:2)"
     )
+    parser.add_argument(
+        "--across",
+        nargs="+",
+        metavar="SET",
+        help="instead: the pairs in each set beside the first set's (barlow barlow-g8)",
+    )
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "table1_cpu")
     parser.add_argument("--write", action="store_true", help="into docs/table1_cpu.md, between its markers")
     parser.add_argument("--block", default=None, help="write the block of this name (its own markers)")
     parser.add_argument("--untagged", action="store_true", help="leave out runs with a tag (the mechanism runs)")
     args = parser.parse_args()
-    if bool(args.methods) == bool(args.pool):
-        parser.error("name sets of rows, or --pool SET:SEEDS ..., not both")
-    if args.pool:
+    if sum(map(bool, (args.methods, args.pool, args.across))) != 1:
+        parser.error("name sets of rows, or --pool SET:SEEDS ..., or --across SET ...: one of the three")
+    if args.across:
+        missing = [name for name in args.across if not (args.docs / name).is_dir()]
+        if missing:
+            sys.exit(f"error: --across {' '.join(missing)}: no such set under {args.docs}; name its folders")
+        lines = across_sets_tables([(name, args.docs / name) for name in args.across])
+    elif args.pool:
         sources = []
         for item in args.pool:
             name, _, seeds = item.partition(":")

@@ -87,6 +87,32 @@ def test_pooled_seeds_pair_within_their_own_set(docs, monkeypatch):
         table1_cpu_tables.main()
 
 
+def test_sets_that_differ_in_one_setting_pair_by_seed_with_the_first(docs, monkeypatch):
+    groups = docs / "table1_cpu" / "simclr-g8"
+    for seed, (ours, no_rals) in enumerate([(29.0, 28.0), (31.0, 28.0)]):
+        write_run(groups, "ours", 10, seed, ours)
+        write_run(groups, "ours_no_rals", 10, seed, no_rals)
+    sources = [("simclr-test", docs / "table1_cpu" / "simclr-test"), ("simclr-g8", groups)]
+    lines = table1_cpu_tables.across_sets_tables(sources)
+    rows = [line for line in lines if line.startswith("| Ours − Ours without RALS | 10 | ")]
+    # the first set: +3.00, +2.00, +3.50 on seeds 0-2, and no change column of its own
+    assert rows[0].startswith("| Ours − Ours without RALS | 10 | simclr-test | +3.00, +2.00, +3.50 | +2.83 [")
+    assert rows[0].endswith("] (3) |  |")
+    # g8: +1.00, +3.00; the change from the first set on the seeds both have: -2.00, +1.00, mean -0.50,
+    # half-width t(0.975, 1) x stdev 2.1213 / sqrt(2) = 12.71 x 1.5 = 19.06
+    assert (
+        rows[1]
+        == "| Ours − Ours without RALS | 10 | simclr-g8 | +1.00, +3.00 | +2.00 [-10.71, +14.71] (2) | -0.50 [-19.56, +18.56] (2) |"
+    )
+    assert not any("mechanism" in line for line in lines)  # tagged runs are left out
+    write_run(groups, "ours", 20, 1, 30.0, task1="f9")
+    with pytest.raises(SystemExit, match="seed 1 started from 2 task-1 checkpoints"):
+        table1_cpu_tables.across_sets_tables(sources)
+    monkeypatch.setattr(sys, "argv", ["t", "--docs", str(docs / "table1_cpu"), "--across", "simclr-test", "nope"])
+    with pytest.raises(SystemExit, match="--across nope: no such set"):
+        table1_cpu_tables.main()
+
+
 @pytest.mark.parametrize("steps", [1, 10, 20, 21, 50, 100])
 def test_the_share_table_shows_every_step_up_to_20_else_tenths_and_the_last(steps):
     naive = list(range(steps)) if steps <= 20 else [s for s in range(steps) if s % (steps // 10) == 0 or s == steps - 1]
