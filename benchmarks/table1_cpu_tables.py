@@ -129,36 +129,45 @@ def by_steps_lines(cells: dict) -> list[str]:
     return lines
 
 
+def pair_rows(folder: Path) -> list[dict]:
+    """A set's rows of the BY_STEPS strategies, without the runs of a setting of their own (a tag)."""
+    strategies = {name for pair in BY_STEPS for name in pair}
+    return [r for r in load_results(folder) if not r.get("tag") and r["strategy"] in strategies]
+
+
+def check_one_start(rows: list[dict], where: str) -> None:
+    """Refuses a seed whose ``rows`` did not all start from one task-1 checkpoint on one machine: its pairs would
+    compare other starting weights."""
+    starts: dict[int, set] = {}
+    for r in rows:
+        starts.setdefault(r["seed"], set()).add((r["task1_fingerprint"], r["machine"]))
+    for seed, seen in sorted(starts.items()):
+        if len(seen) > 1:
+            sys.exit(f"error: seed {seed}'s rows {where} started from {len(seen)} task-1 checkpoints; they do not pair")
+
+
 def pooled_tables(sources: list[tuple[str, Path, list[int]]]) -> list[str]:
     """The BY_STEPS pairs with each seed taken from a set of its own (SET:SEEDS): where a seed's task-1 checkpoint
     could only be retrained on another kind of CPU, its N = 10 and N = 20 rows come from that machine's set, so that
     each seed's pairs stay like for like while the seeds are pooled. Refuses a seed named twice, and a seed whose
     rows did not all start from one task-1 checkpoint."""
-    strategies = {name for pair in BY_STEPS for name in pair}
     cells: dict = {}
-    origin: dict[int, tuple[str, set]] = {}
+    origin: dict[int, tuple[str, str, str]] = {}  # seed: (set, task-1 fingerprint, machine)
     for name, folder, seeds in sources:
-        for r in load_results(folder):
-            if r.get("tag") or r["strategy"] not in strategies or r["seed"] not in seeds:
-                continue
+        rows = [r for r in pair_rows(folder) if r["seed"] in seeds]
+        check_one_start(rows, f"in {name}")
+        for r in rows:
             seed = r["seed"]
-            if origin.get(seed, (name,))[0] != name:
+            if origin.setdefault(seed, (name, r["task1_fingerprint"], r["machine"]))[0] != name:
                 sys.exit(f"error: seed {seed} is named in {origin[seed][0]} and {name}; give each seed one set")
-            origin.setdefault(seed, (name, set()))[1].add((r["task1_fingerprint"], r["machine"]))
             cells.setdefault(cell_of(r), {})[seed] = r
-    for seed, (name, starts) in origin.items():
-        if len(starts) > 1:
-            sys.exit(
-                f"error: seed {seed}'s rows in {name} started from {len(starts)} task-1 checkpoints; they do not pair"
-            )
     ordered = sorted(cells, key=sort_key)
     named = [f"seed{'s' if len(s) > 1 else ''} {','.join(map(str, s))} from {n}" for n, _, s in sources]
     lines = ["### Pooled: " + ", ".join(named), ""]
     lines += ["Per seed, linear top-1 (%), with the set, machine and task-1 checkpoint (fingerprint) of its rows:", ""]
     lines += ["| seed | set | machine | task-1 | " + " | ".join(f"{label(c)}, {c[1]}" for c in ordered) + " |"]
     lines += ["|---|---|---|---|" + "---|" * len(ordered)]
-    for seed, (name, starts) in sorted(origin.items()):
-        fingerprint, machine = next(iter(starts))
+    for seed, (name, fingerprint, machine) in sorted(origin.items()):
         entries = seed_top1s(cells, ordered, seed)
         lines.append(f"| {seed} | {name} | {machine} | `{fingerprint}` | " + " | ".join(entries) + " |")
     lines += paired_lines(cells, BY_STEPS)
@@ -169,19 +178,9 @@ def across_sets_tables(sources: list[tuple[str, Path]]) -> list[str]:
     """The BY_STEPS pairs in sets that differ by one setting (Barlow Twins' scoring unit: barlow, barlow-g8,
     barlow-g32), each set's beside the first set's, paired by seed. A seed must start from one task-1 checkpoint
     on one machine in every set, or its pairs would not compare; this refuses otherwise."""
-    strategies = {name for pair in BY_STEPS for name in pair}
-    starts: dict[int, set] = {}
-    cells_by_set = {}
-    for name, folder in sources:
-        rows = [r for r in load_results(folder) if not r.get("tag") and r["strategy"] in strategies]
-        for r in rows:
-            starts.setdefault(r["seed"], set()).add((r["task1_fingerprint"], r["machine"]))
-        cells_by_set[name] = by_cell(rows)
-    for seed, seen in sorted(starts.items()):
-        if len(seen) > 1:
-            sys.exit(
-                f"error: seed {seed} started from {len(seen)} task-1 checkpoints across these sets; they do not pair"
-            )
+    rows_by_set = {name: pair_rows(folder) for name, folder in sources}
+    check_one_start([r for rows in rows_by_set.values() for r in rows], "across these sets")
+    cells_by_set = {name: by_cell(rows) for name, rows in rows_by_set.items()}
     first = sources[0][0]
     diffs = {
         (name, a[0], b[0], a[1]): diff

@@ -106,7 +106,7 @@ def test_sets_that_differ_in_one_setting_pair_by_seed_with_the_first(docs, monke
     )
     assert not any("mechanism" in line for line in lines)  # tagged runs are left out
     write_run(groups, "ours", 20, 1, 30.0, task1="f9")
-    with pytest.raises(SystemExit, match="seed 1 started from 2 task-1 checkpoints"):
+    with pytest.raises(SystemExit, match="seed 1's rows across these sets started from 2 task-1 checkpoints"):
         table1_cpu_tables.across_sets_tables(sources)
     monkeypatch.setattr(sys, "argv", ["t", "--docs", str(docs / "table1_cpu"), "--across", "simclr-test", "nope"])
     with pytest.raises(SystemExit, match="--across nope: no such set"):
