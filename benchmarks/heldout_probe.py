@@ -4,11 +4,14 @@ seed-to-seed spread and paired 95% intervals against RALS (docs/rals_mechanism.m
 
     python benchmarks/heldout_probe.py RUNS_DIR [--tag heldout] [--write docs/heldout_probe.md]
 
-RUNS_DIR holds the committed rows (``<strategy>_<N>_seed<s>_<tag>/`` with ``online_steps.csv.gz`` and
-``result.json``, as ``benchmarks/table1_cpu.sh`` copies them) or the runner's run folders (``online/online_steps.csv``).
+RUNS_DIR holds the committed rows (``<strategy>_<N>_seed<s>_<tag>/`` with ``online_steps.csv.gz``, ``stream.json``
+and ``result.json``, as ``benchmarks/table1_cpu.sh`` copies them) or the runner's run folders (``online/``).
 Per stream batch, the rise is the held-out loss after its last local step minus after the previous batch's last
 step (the loss the batch started from); the first stream batch has no start and is left out. The within-batch curve
-is the loss after each local step minus that start, averaged over the batches.
+is the loss after each local step minus that start, averaged over the batches. The held-out images are of the first
+streamed task's classes, so the rise is also split by phase (from ``stream.json``'s task ends): while that task
+streams, and after it, when its classes are left in the memory only (the "memory samples never trained on" of the
+account under test).
 """
 
 import argparse
@@ -36,19 +39,32 @@ def step_rows(run: Path) -> list[dict]:
     raise SystemExit(f"error: {run} has no online_steps.csv(.gz): is it a run with online.probe_heldout?")
 
 
-def heldout_rises(rows: list[dict]) -> tuple[list[float], list[float]]:
-    """Per stream batch (from the second): the held-out loss's rise over the batch, and the mean curve over its
-    local steps relative to the loss it started from."""
+def run_file(run: Path, name: str) -> Path:
+    for path in (run / name, run / "online" / name):
+        if path.exists():
+            return path
+    raise SystemExit(f"error: {run} has no {name}: copy it from the run's online/ folder next to online_steps.csv.gz")
+
+
+def first_task_end(run: Path) -> int:
+    """The number of stream batches of the first streamed task (the held-out set's classes), from stream.json."""
+    ends = json.loads(run_file(run, "stream.json").read_text())["task_end_batches"]
+    return min(int(batches) for batches in ends)
+
+
+def heldout_rises(rows: list[dict]) -> tuple[dict[int, float], list[float]]:
+    """Per stream batch (from the second): the held-out loss's rise over the batch, keyed by the batch, and the mean
+    curve over its local steps relative to the loss it started from."""
     by_batch: dict[int, list[float]] = {}
     for row in rows:
         if row.get("heldout_probe_loss", "") == "":
             raise SystemExit("error: a run without the held-out probe (column heldout_probe_loss is empty)")
         by_batch.setdefault(int(row["stream_batch"]), []).append(float(row["heldout_probe_loss"]))
-    batches = [by_batch[b] for b in sorted(by_batch)]
-    rises, curves = [], []
-    for before, losses in zip(batches, batches[1:], strict=False):
-        start = before[-1]
-        rises.append(losses[-1] - start)
+    order = sorted(by_batch)
+    rises, curves = {}, []
+    for before, batch in zip(order, order[1:], strict=False):
+        start, losses = by_batch[before][-1], by_batch[batch]
+        rises[batch] = losses[-1] - start
         curves.append([loss - start for loss in losses])
     steps = min(len(c) for c in curves)
     curve = [statistics.mean(c[k] for c in curves) for k in range(steps)]
@@ -56,7 +72,8 @@ def heldout_rises(rows: list[dict]) -> tuple[list[float], list[float]]:
 
 
 def collect(runs_dir: Path, tag: str) -> dict[str, dict[int, dict]]:
-    """{strategy: {seed: {"rise": mean rise, "curve": [...], "top1": ..., "knn_top1": ...}}}."""
+    """{strategy: {seed: {"rise": mean rise, "rise_streaming": mean rise while the held-out classes stream,
+    "rise_memory": after, "curve": [...], "top1": ..., "knn_top1": ...}}}."""
     pattern = re.compile(rf"^(?P<strategy>.+)_(?P<steps>\d+)_seed(?P<seed>\d+)_{re.escape(tag)}$")
     out: dict[str, dict[int, dict]] = {}
     for run in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
@@ -64,9 +81,12 @@ def collect(runs_dir: Path, tag: str) -> dict[str, dict[int, dict]]:
         if not match or match["strategy"] not in RULES or not (run / "result.json").exists():
             continue
         rises, curve = heldout_rises(step_rows(run))
+        end = first_task_end(run)
         result = json.loads((run / "result.json").read_text())
         out.setdefault(match["strategy"], {})[int(match["seed"])] = {
-            "rise": statistics.mean(rises),
+            "rise": statistics.mean(rises.values()),
+            "rise_streaming": statistics.mean(r for b, r in rises.items() if b < end),
+            "rise_memory": statistics.mean(r for b, r in rises.items() if b >= end),
             "curve": curve,
             "top1": result["top1"],
             "knn_top1": result["knn_top1"],
@@ -78,37 +98,49 @@ def spread(values: list[float]) -> str:
     return f"{statistics.mean(values):+.4f}" + (f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else "")
 
 
+# The paired quantities against RALS: (key, heading, digits).
+PAIRED = (
+    ("rise", "rise", 4),
+    ("rise_streaming", "rise while its task streams", 4),
+    ("rise_memory", "rise after, memory only", 4),
+    ("top1", "top-1", 2),
+)
+
+
 def report(runs: dict[str, dict[int, dict]], tag: str) -> str:
     lines = [f"# Held-out loss within stream batches (tag `{tag}`)", ""]
-    lines += ["| rule | seeds | rise per stream batch (mean ± SD over seeds) | per seed | linear top-1 | kNN top-1 |"]
-    lines += ["|---|---|---|---|---|---|"]
+    lines += [
+        "| rule | seeds | rise per stream batch (mean ± SD over seeds) | per seed | while its task streams | "
+        "after, memory only | linear top-1 | kNN top-1 |"
+    ]
+    lines += ["|---|---|---|---|---|---|---|---|"]
     for strategy, name in RULES.items():
         seeds = runs.get(strategy, {})
         if not seeds:
-            lines.append(f"| {name} | 0 | not run | | | |")
+            lines.append(f"| {name} | 0 | not run | | | | | |")
             continue
-        rises = [seeds[s]["rise"] for s in sorted(seeds)]
-        top1 = [seeds[s]["top1"] for s in sorted(seeds)]
-        knn = [seeds[s]["knn_top1"] for s in sorted(seeds)]
-        per_seed = ", ".join(f"{r:+.4f}" for r in rises)
-        top = statistics.mean(top1)
+
+        def values(key: str, seeds: dict = seeds) -> list[float]:
+            return [seeds[s][key] for s in sorted(seeds)]
+
+        per_seed = ", ".join(f"{r:+.4f}" for r in values("rise"))
         lines.append(
-            f"| {name} | {len(seeds)} | {spread(rises)} | {per_seed} | {top:.2f} | {statistics.mean(knn):.2f} |"
+            f"| {name} | {len(seeds)} | {spread(values('rise'))} | {per_seed} | {spread(values('rise_streaming'))} | "
+            f"{spread(values('rise_memory'))} | {statistics.mean(values('top1')):.2f} | "
+            f"{statistics.mean(values('knn_top1')):.2f} |"
         )
     lines += ["", f"Paired against {RULES[REFERENCE]} (per-seed differences, mean, 95% Student-t interval):", ""]
-    lines += ["| rule − RALS | rise: per seed | mean | interval | top-1: per seed | mean | interval |"]
-    lines += ["|---|---|---|---|---|---|---|"]
+    lines += ["| rule − RALS | quantity | per seed | mean | interval |", "|---|---|---|---|---|"]
     reference = runs.get(REFERENCE, {})
     for strategy, name in RULES.items():
         if strategy == REFERENCE or not runs.get(strategy):
             continue
-        cells = []
-        for key, digits in (("rise", 4), ("top1", 2)):
+        for key, heading, digits in PAIRED:
             diff = paired_difference(
                 {s: v[key] for s, v in runs[strategy].items()}, {s: v[key] for s, v in reference.items()}
             )
-            cells += list(format_difference(diff, digits)) if diff else ["–", "–", "–"]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            cells = format_difference(diff, digits) if diff else ("–", "–", "–")
+            lines.append(f"| {name} | {heading} | " + " | ".join(cells) + " |")
     lines += ["", "Mean curve over a stream batch's local steps (loss after step k − loss at the batch's start):", ""]
     for strategy, name in RULES.items():
         for seed, values in sorted(runs.get(strategy, {}).items()):

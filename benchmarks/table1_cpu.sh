@@ -43,7 +43,7 @@ sync_docs() {
     dest="$DOCS/$(basename "$run")"
     mkdir -p "$dest"
     for f in "$run"result.json "$run"task_matrix.csv "$run"continual.json "$run"task_matrix.png "$run"probe_seed*.json \
-      "$run"online/online_candidates.npz; do
+      "$run"online/online_candidates.npz "$run"online/stream.json; do
       if [ -f "$f" ]; then cp "$f" "$dest/"; fi
     done
     if [ -f "$run/online/online_curves.png" ]; then cp "$run/online/online_curves.png" "$dest/"; fi
