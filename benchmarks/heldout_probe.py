@@ -19,6 +19,7 @@ import csv
 import gzip
 import io
 import json
+import math
 import re
 import statistics
 import sys
@@ -71,6 +72,11 @@ def heldout_rises(rows: list[dict]) -> tuple[dict[int, float], list[float]]:
     return rises, curve
 
 
+def mean_or_nan(values: list[float]) -> float:
+    """The mean, or NaN for a phase the run does not have (a stream of the held-out task alone has no "after")."""
+    return statistics.mean(values) if values else math.nan
+
+
 def collect(runs_dir: Path, tag: str) -> dict[str, dict[int, dict]]:
     """{strategy: {seed: {"rise": mean rise, "rise_streaming": mean rise while the held-out classes stream,
     "rise_memory": after, "curve": [...], "top1": ..., "knn_top1": ...}}}."""
@@ -85,8 +91,8 @@ def collect(runs_dir: Path, tag: str) -> dict[str, dict[int, dict]]:
         result = json.loads((run / "result.json").read_text())
         out.setdefault(match["strategy"], {})[int(match["seed"])] = {
             "rise": statistics.mean(rises.values()),
-            "rise_streaming": statistics.mean(r for b, r in rises.items() if b < end),
-            "rise_memory": statistics.mean(r for b, r in rises.items() if b >= end),
+            "rise_streaming": mean_or_nan([r for b, r in rises.items() if b < end]),
+            "rise_memory": mean_or_nan([r for b, r in rises.items() if b >= end]),
             "curve": curve,
             "top1": result["top1"],
             "knn_top1": result["knn_top1"],

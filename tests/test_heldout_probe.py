@@ -5,6 +5,7 @@ and the paired difference against RALS is exact."""
 import csv
 import gzip
 import json
+import math
 
 import pytest
 
@@ -61,6 +62,13 @@ def test_the_rise_is_split_where_the_held_out_task_stops_streaming(tmp_path):
     assert run["rise_streaming"] == pytest.approx(sum(streaming) / len(streaming))
     assert run["rise_memory"] == pytest.approx(sum(memory) / len(memory))
     assert run["rise"] == pytest.approx(sum(rises.values()) / len(rises))
+
+
+def test_a_stream_of_the_held_out_task_alone_has_no_after_phase(tmp_path):
+    write_run(tmp_path, "ours", 0, rise=0.03, top1=30)
+    (tmp_path / "ours_10_seed0_heldout" / "stream.json").write_text(json.dumps({"task_end_batches": {"6": 2}}))
+    run = heldout_probe.collect(tmp_path, "heldout")["ours"][0]
+    assert run["rise_streaming"] == pytest.approx(0.03) and math.isnan(run["rise_memory"])
 
 
 def test_a_run_without_its_stream_record_is_refused(tmp_path):
