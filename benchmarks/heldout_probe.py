@@ -32,24 +32,28 @@ RULES = {"ours": "RALS", "ours_random": "random selection", "ours_rals_step_anch
 REFERENCE = "ours"
 
 
+def run_file(run: Path, candidates: tuple[str, ...], missing: str) -> Path:
+    """The first of ``candidates`` (paths in a committed row or a runner's run folder) that ``run`` holds."""
+    for name in candidates:
+        if (run / name).exists():
+            return run / name
+    raise SystemExit(f"error: {run} has no {missing}")
+
+
 def step_rows(run: Path) -> list[dict]:
-    for path in (run / "online_steps.csv.gz", run / "online" / "online_steps.csv"):
-        if path.exists():
-            text = gzip.open(path, "rt").read() if path.suffix == ".gz" else path.read_text()
-            return list(csv.DictReader(io.StringIO(text)))
-    raise SystemExit(f"error: {run} has no online_steps.csv(.gz): is it a run with online.probe_heldout?")
-
-
-def run_file(run: Path, name: str) -> Path:
-    for path in (run / name, run / "online" / name):
-        if path.exists():
-            return path
-    raise SystemExit(f"error: {run} has no {name}: copy it from the run's online/ folder next to online_steps.csv.gz")
+    path = run_file(
+        run,
+        ("online_steps.csv.gz", "online/online_steps.csv"),
+        "online_steps.csv(.gz): is it a run with online.probe_heldout?",
+    )
+    text = gzip.open(path, "rt").read() if path.suffix == ".gz" else path.read_text()
+    return list(csv.DictReader(io.StringIO(text)))
 
 
 def first_task_end(run: Path) -> int:
     """The number of stream batches of the first streamed task (the held-out set's classes), from stream.json."""
-    ends = json.loads(run_file(run, "stream.json").read_text())["task_end_batches"]
+    missing = "stream.json: copy it from the run's online/ folder next to online_steps.csv.gz"
+    ends = json.loads(run_file(run, ("stream.json", "online/stream.json"), missing).read_text())["task_end_batches"]
     return min(int(batches) for batches in ends)
 
 
