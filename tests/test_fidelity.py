@@ -77,8 +77,11 @@ def test_batched_colour_jitter_matches_torchvision_statistics_on_real_images(str
 
 def test_dali_colour_twist_is_checked_against_torchvision_statistics():
     """DALI's color_twist (what CaSSLe's own ImageNet-100 DALI loader uses, cassle/utils/dali_dataloader.py)
-    pivots contrast on mid-grey, not the image mean: measured here 18% clipped against torchvision's 11% at
-    SimCLR's strengths. The bound documents that difference (docs/fidelity.md) and catches a larger drift."""
+    pivots contrast on mid-grey, not the image mean: measured here 18% clipped against torchvision's 13% at
+    SimCLR's strengths. The bound documents that difference (docs/fidelity.md) and catches a larger drift.
+    1,000 images: over 6 seeds each the mean intensities differ by 0.8 (SD 0.4 torchvision, 0.5 DALI), clipped
+    18.0% against 13.1% (SD 0.3, 0.6), so the bounds sit over 4 SD away; 256 unseeded images (SD 0.9 / 1.0 on the
+    means) failed the 3.0 bound in CI once."""
     pytest.importorskip("nvidia.dali")
     import nvidia.dali.fn as fn
     import nvidia.dali.types as types
@@ -86,7 +89,8 @@ def test_dali_colour_twist_is_checked_against_torchvision_statistics():
 
     from solo_ossl.data.dali import dali_view
 
-    images = _real_images(256)
+    torch.manual_seed(0)  # torchvision's draws; without it they depend on the tests that ran before in the worker
+    images = _real_images()
     cfg = _jitter_only(SIMCLR_JITTER)
 
     @pipeline_def(batch_size=len(images), num_threads=1, device_id=None, seed=0, enable_conditionals=True)
