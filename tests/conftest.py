@@ -23,6 +23,20 @@ def pytest_configure(config):
         torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _seeded_global_rngs():
+    """Every test starts from the same global random state: under pytest-xdist the tests a worker ran before would
+    otherwise decide a test's unseeded draws, so a statistical bound could pass locally and fail in CI."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
 def pytest_collection_modifyitems(config, items):
     """The tests marked ``long`` first: the workers share out the short ones after them and finish together."""
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
