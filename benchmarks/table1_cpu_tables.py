@@ -176,7 +176,8 @@ def pooled_tables(sources: list[tuple[str, Path, list[int]]]) -> list[str]:
 
 def across_sets_tables(sources: list[tuple[str, Path]]) -> list[str]:
     """The BY_STEPS pairs in sets that differ by one setting (Barlow Twins' scoring unit: barlow, barlow-g8,
-    barlow-g32), each set's beside the first set's, paired by seed. A seed must start from one task-1 checkpoint
+    barlow-g32), each set's beside the first set's, paired by seed, and then each of their rows beside the first
+    set's same row. A seed must start from one task-1 checkpoint
     on one machine in every set, or its pairs would not compare; this refuses otherwise."""
     rows_by_set = {name: pair_rows(folder) for name, folder in sources}
     check_one_start([r for rows in rows_by_set.values() for r in rows], "across these sets")
@@ -201,6 +202,19 @@ def across_sets_tables(sources: list[tuple[str, Path]]) -> list[str]:
             lines.append(
                 f"| {pair} | {steps} | {name} | {per_seed} | {mean} {interval} ({len(diff['diffs'])}) | {change} |"
             )
+    # Each row beside the first set's same row: where one strategy's runs ignore the setting (random selection does
+    # not score), the setting's effect shows on the other row alone.
+    lines += ["", f"Each row's linear top-1 in each set, and its per-seed change from {first}'s same row:", ""]
+    lines += [f"| row | steps | set | per-seed top-1 | − {first}'s |", "|---|---|---|---|---|"]
+    for cell in sorted({c for cells in cells_by_set.values() for c in cells}, key=sort_key):
+        first_top1 = {seed: r["top1"] for seed, r in cells_by_set[first].get(cell, {}).items()}
+        for name, _ in sources:
+            top1 = {seed: r["top1"] for seed, r in cells_by_set[name].get(cell, {}).items()}
+            if not top1:
+                continue
+            change = "" if name == first else brief(paired_difference(top1, first_top1))
+            per_seed = ", ".join(f"{top1[seed]:.2f}" for seed in sorted(top1))
+            lines.append(f"| {label(cell)} | {cell[1]} | {name} | {per_seed} | {change} |")
     return lines + [""]
 
 

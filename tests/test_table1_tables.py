@@ -104,6 +104,11 @@ def test_sets_that_differ_in_one_setting_pair_by_seed_with_the_first(docs, monke
         rows[1]
         == "| Ours − Ours without RALS | 10 | simclr-g8 | +1.00, +3.00 | +2.00 [-10.71, +14.71] (2) | -0.50 [-19.56, +18.56] (2) |"
     )
+    # each row beside the first set's: g8's Ours 29.00, 31.00 against 31.00, 30.00 on seeds 0-1, so -2.00, +1.00
+    assert "| Ours | 10 | simclr-test | 31.00, 30.00, 32.00 |  |" in lines
+    assert "| Ours | 10 | simclr-g8 | 29.00, 31.00 | -0.50 [-19.56, +18.56] (2) |" in lines
+    assert "| Ours | 20 | simclr-test | 32.00, 31.50, 34.00 |  |" in lines
+    assert not any(line.startswith("| Ours | 20 | simclr-g8") for line in lines)  # g8 has no N = 20 row
     assert not any("mechanism" in line for line in lines)  # tagged runs are left out
     write_run(groups, "ours", 20, 1, 30.0, task1="f9")
     with pytest.raises(SystemExit, match="seed 1's rows across these sets started from 2 task-1 checkpoints"):
