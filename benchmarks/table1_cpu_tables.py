@@ -177,8 +177,8 @@ def pooled_tables(sources: list[tuple[str, Path, list[int]]]) -> list[str]:
 def across_sets_tables(sources: list[tuple[str, Path]]) -> list[str]:
     """The BY_STEPS pairs in sets that differ by one setting (Barlow Twins' scoring unit: barlow, barlow-g8,
     barlow-g32), each set's beside the first set's, paired by seed, and then each of their rows beside the first
-    set's same row. A seed must start from one task-1 checkpoint
-    on one machine in every set, or its pairs would not compare; this refuses otherwise."""
+    set's same row. A seed must start from one task-1 checkpoint on one machine in every set, or its pairs would not
+    compare; this refuses otherwise."""
     rows_by_set = {name: pair_rows(folder) for name, folder in sources}
     check_one_start([r for rows in rows_by_set.values() for r in rows], "across these sets")
     cells_by_set = {name: by_cell(rows) for name, rows in rows_by_set.items()}
