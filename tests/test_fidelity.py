@@ -89,8 +89,7 @@ def test_dali_colour_twist_is_checked_against_torchvision_statistics():
 
     from solo_ossl.data.dali import dali_view
 
-    torch.manual_seed(0)  # torchvision's draws; without it they depend on the tests that ran before in the worker
-    images = _real_images()
+    images = _real_images()  # torchvision's draws are seeded before every test (conftest's _seeded_global_rngs)
     cfg = _jitter_only(SIMCLR_JITTER)
 
     @pipeline_def(batch_size=len(images), num_threads=1, device_id=None, seed=0, enable_conditionals=True)
